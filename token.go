@@ -2,6 +2,13 @@ package imprint
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -56,3 +63,47 @@ func ActorFromContext(ctx context.Context) Actor {
 	}
 	return SystemActor
 }
+
+// TokenPrefix starts every API token, so that leaked tokens are easy to find.
+const TokenPrefix = "imp_"
+
+// NewToken makes a token with a random ID and secret. It returns the token as
+// stored (with the secret's hash) and the bearer string to show once.
+func NewToken(name string, role Role) (*Token, string, error) {
+	if !role.Valid() {
+		return nil, "", Errorf(Invalid, "role must be admin, factory or auditor")
+	}
+	if name == "" || len(name) > 128 || !tokenNameRE.MatchString(name) {
+		return nil, "", Errorf(Invalid, "token name must be 1 to 128 letters, digits, '-', '_', '.', '@' or ':'")
+	}
+	id := make([]byte, 8)
+	secret := make([]byte, 32)
+	rand.Read(id)
+	rand.Read(secret)
+	idHex := hex.EncodeToString(id)
+	secretText := base64.RawURLEncoding.EncodeToString(secret)
+	hash := sha256.Sum256([]byte(secretText))
+	t := &Token{ID: idHex, Name: name, Role: role, Hash: hash[:]}
+	return t, TokenPrefix + idHex + "_" + secretText, nil
+}
+
+// ParseToken splits a bearer string into the token ID and the SHA-256 of its
+// secret. ok is false if the string is not shaped like an Imprint token.
+func ParseToken(bearer string) (id string, secretHash [32]byte, ok bool) {
+	rest, found := strings.CutPrefix(bearer, TokenPrefix)
+	if !found || len(rest) != 16+1+43 || rest[16] != '_' {
+		return "", secretHash, false
+	}
+	id, secret := rest[:16], rest[17:]
+	if _, err := hex.DecodeString(id); err != nil {
+		return "", secretHash, false
+	}
+	return id, sha256.Sum256([]byte(secret)), true
+}
+
+// Matches reports, in constant time, whether secretHash is the token's hash.
+func (t *Token) Matches(secretHash [32]byte) bool {
+	return subtle.ConstantTimeCompare(t.Hash, secretHash[:]) == 1
+}
+
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9._@:-]+$`)

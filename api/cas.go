@@ -1,0 +1,148 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+)
+
+// caJSON is a CA as the API shows it.
+type caJSON struct {
+	CAID           string                   `json:"caId"`
+	Name           string                   `json:"name"`
+	Role           string                   `json:"role"`
+	ParentID       string                   `json:"parentId,omitempty"`
+	Status         string                   `json:"status"`
+	Subject        string                   `json:"subject"`
+	Serial         string                   `json:"serial"`
+	KeyAlgorithm   string                   `json:"keyAlgorithm"`
+	NotBefore      time.Time                `json:"notBefore"`
+	NotAfter       time.Time                `json:"notAfter"`
+	Profile        *imprint.IssuanceProfile `json:"profile,omitempty"`
+	CertificatePEM string                   `json:"certificatePem"`
+	CreatedAt      time.Time                `json:"createdAt"`
+}
+
+func (s *server) caOf(c *imprint.CA) caJSON {
+	j := caJSON{CAID: c.ID, Name: c.Name, Role: string(c.Role), ParentID: c.ParentID, Status: string(c.Status),
+		Subject: c.Subject, Serial: c.Serial, KeyAlgorithm: string(c.KeyAlgorithm), NotBefore: c.NotBefore.UTC(),
+		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC()}
+	if c.Role == imprint.CAIssuing {
+		p := c.Profile
+		j.Profile = &p
+	}
+	if pemBytes, err := s.ca.ChainPEM(c.ID); err == nil {
+		j.CertificatePEM, _, _ = strings.Cut(string(pemBytes), "-----END CERTIFICATE-----")
+		j.CertificatePEM += "-----END CERTIFICATE-----\n"
+	}
+	return j
+}
+
+// handleListCAs: GET /v1/cas.
+func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
+	cas := s.ca.CAs()
+	out := struct {
+		CAs []caJSON `json:"cas"`
+	}{CAs: make([]caJSON, len(cas))}
+	for i, c := range cas {
+		out.CAs[i] = s.caOf(c)
+	}
+	encode(w, http.StatusOK, out)
+}
+
+func (s *server) caParam(r *http.Request) (*imprint.CA, error) {
+	id, err := normalizeID("CA ID", chi.URLParam(r, "id"))
+	if err != nil {
+		return nil, err
+	}
+	return s.ca.CA(id)
+}
+
+// handleGetCA: GET /v1/cas/{id}.
+func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caParam(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, s.caOf(c))
+}
+
+// handleCAChain: GET /v1/cas/{id}/chain, the PEM certificates from the CA up
+// to the root.
+func (s *server) handleCAChain(w http.ResponseWriter, r *http.Request) {
+	c, err := s.caParam(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	chain, err := s.ca.ChainPEM(c.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Write(chain)
+}
+
+// handleCACertificateFile: GET /ca/{id}.crt, public, the DER certificate that
+// issued certificates point to in their CA-issuers URL (RFC 5280 4.2.2.1).
+func (s *server) handleCACertificateFile(w http.ResponseWriter, r *http.Request) {
+	file := chi.URLParam(r, "file")
+	idText, ok := strings.CutSuffix(file, ".crt")
+	if !ok {
+		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such file: %s", file))
+		return
+	}
+	id, err := normalizeID("CA ID", idText)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.ca.CA(id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-cert")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(c.DER)
+}
+
+type createCARequest struct {
+	Name         string                   `json:"name"`
+	CommonName   string                   `json:"commonName"`
+	Organization string                   `json:"organization"`
+	KeyType      imprint.KeyType          `json:"keyType"`
+	Profile      *imprint.IssuanceProfile `json:"profile"`
+}
+
+// handleCreateCA: POST /v1/cas, a new issuing CA under the root.
+func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decode[createCARequest](body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	profile := imprint.DefaultProfile()
+	if req.Profile != nil {
+		profile = *req.Profile
+	}
+	c, err := s.ca.CreateIssuingCA(r.Context(), ca.CreateCARequest{Name: req.Name, CommonName: req.CommonName,
+		Organization: req.Organization, KeyType: req.KeyType, Profile: profile})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusCreated, s.caOf(c))
+}

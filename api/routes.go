@@ -1,0 +1,148 @@
+// Package api is Imprint's REST API: routes, handlers, token authentication,
+// and the one table from error kinds to HTTP statuses.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// Deps are what the API is built from. All are required.
+type Deps struct {
+	Log      *slog.Logger
+	CA       Authority
+	Store    Store
+	Registry *prometheus.Registry // the API registers its metrics here and serves it at /metrics
+}
+
+// Store is what the API needs from the database.
+type Store interface {
+	TokenStore
+	CertificateStore
+	Ping(ctx context.Context) error
+}
+
+type server struct {
+	log     *slog.Logger
+	ca      Authority
+	store   Store
+	auth    *authenticator
+	metrics *metrics
+}
+
+// RequestTimeout bounds every request but the event stream.
+const RequestTimeout = 60 * time.Second
+
+// NewHandler returns the HTTP handler of the whole API.
+func NewHandler(d Deps) http.Handler {
+	s := &server{
+		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store),
+		metrics: newMetrics(d.Registry),
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, s.recoverPanics,
+		s.metrics.observe, middleware.Timeout(RequestTimeout))
+
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	r.Get("/ca/{file}", s.handleCACertificateFile)
+
+	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
+	issuers := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory}
+	r.Route("/v1", func(r chi.Router) {
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireRole(issuers...))
+			r.Post("/certificates", s.handleIssue)
+			r.Post("/certificates/batch", s.handleIssueBatch)
+			r.Post("/keys-and-certificate", s.handleKeysAndCertificate)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireRole(all...))
+			r.Get("/certificates", s.handleListCertificates)
+			r.Get("/certificates/{id}", s.handleGetCertificate)
+			r.Get("/cas", s.handleListCAs)
+			r.Get("/cas/{id}", s.handleGetCA)
+			r.Get("/cas/{id}/chain", s.handleCAChain)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireRole(imprint.RoleAdmin))
+			r.Post("/cas", s.handleCreateCA)
+		})
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
+			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+	})
+	return r
+}
+
+// logRequests logs each request once it is answered; bodies and tokens are
+// never logged.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
+			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr),
+			slog.String("request_id", middleware.GetReqID(r.Context())))
+	})
+}
+
+// recoverPanics turns a panic into a logged internal error: no panic reaches
+// a client.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic", "value", v, "path", r.URL.Path,
+					"request_id", middleware.GetReqID(r.Context()))
+				s.writeError(w, r, errPanic)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+var errPanic = &imprint.Error{Kind: imprint.Internal, Message: "internal error"}
+
+func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	encode(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// handleReadyz answers 200 when the database answers and a CA key is loaded,
+// 503 otherwise.
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "ca": "ok"}
+	status := http.StatusOK
+	if err := s.store.Ping(ctx); err != nil {
+		checks["database"], status = imprint.ErrorMessage(err), http.StatusServiceUnavailable
+	}
+	if err := s.ca.Ready(); err != nil {
+		checks["ca"], status = imprint.ErrorMessage(err), http.StatusServiceUnavailable
+	}
+	if status != http.StatusOK {
+		w.Header().Set("Retry-After", "1")
+	}
+	encode(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
+}

@@ -1,0 +1,267 @@
+// Package ca is Imprint's certificate authority: the CA hierarchy, its keys
+// (referenced by KMS URI, never stored in the database), and the issuing of
+// device certificates from CSRs. Signing goes through smallstep's embedded
+// authority; no smallstep type appears in this package's API.
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/smallstep/certificates/authority"
+	"github.com/smallstep/certificates/authority/config"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// Store is what the authority needs from the database.
+type Store interface {
+	CAs(ctx context.Context) ([]*imprint.CA, error)
+	CreateCA(ctx context.Context, ca *imprint.CA, actor imprint.Actor) error
+	CertificateBySerial(ctx context.Context, caID, serial string) (*imprint.Certificate, error)
+}
+
+// Config configures an Authority.
+type Config struct {
+	// DataDir holds the CA key files, under DataDir/ca.
+	DataDir string
+	// Passphrase encrypts and decrypts the CA key files. Required.
+	Passphrase []byte
+	// PublicURL is the base of the CRL, OCSP and CA-issuer URLs put in every
+	// certificate, such as "https://imprint.example.com".
+	PublicURL string
+	Log       *slog.Logger
+}
+
+// Authority issues device certificates from Imprint's CAs. It is safe for
+// concurrent use.
+type Authority struct {
+	ctx        context.Context
+	store      Store
+	dataDir    string
+	passphrase []byte
+	publicURL  string
+	log        *slog.Logger
+
+	mu      sync.RWMutex
+	cas     map[string]*imprint.CA // every CA, by ID
+	issuers map[string]*issuer     // CAs whose key is loaded, by ID
+	roots   []*x509.Certificate
+}
+
+// issuer is an issuing CA with its key loaded.
+type issuer struct {
+	ca       *imprint.CA
+	cert     *x509.Certificate
+	chain    []*x509.Certificate // the CA certificate, then up to the root
+	chainPEM []byte
+	signer   crypto.Signer
+	auth     *authority.Authority
+	cnRE     *regexp.Regexp
+	urls     issuerURLs
+}
+
+type issuerURLs struct {
+	crl, ocsp, caIssuer string
+}
+
+// New returns an authority with every CA of the store loaded. A store with no
+// CA gives an authority that issues nothing until Init.
+func New(ctx context.Context, cfg Config, store Store) (*Authority, error) {
+	if len(cfg.Passphrase) == 0 {
+		return nil, imprint.Errorf(imprint.Invalid, "a CA key passphrase is required")
+	}
+	a := &Authority{
+		ctx:        ctx,
+		store:      store,
+		dataDir:    cfg.DataDir,
+		passphrase: cfg.Passphrase,
+		publicURL:  strings.TrimRight(cfg.PublicURL, "/"),
+		log:        cfg.Log,
+		cas:        map[string]*imprint.CA{},
+		issuers:    map[string]*issuer{},
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if err := a.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload reads the CAs from the store and loads the keys of issuing CAs not
+// loaded yet. A key that cannot be loaded is an error: Imprint fails fast
+// rather than run without a CA it was told about.
+func (a *Authority) Reload(ctx context.Context) error {
+	cas, err := a.store.CAs(ctx)
+	if err != nil {
+		return fmt.Errorf("read CAs: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range cas {
+		a.cas[c.ID] = c
+		if c.Role == imprint.CARoot {
+			if !a.hasRoot(c.ID) {
+				cert, err := x509.ParseCertificate(c.DER)
+				if err != nil {
+					return fmt.Errorf("parse root CA %s: %w", c.ID, err)
+				}
+				a.roots = append(a.roots, cert)
+			}
+			continue
+		}
+		if old, ok := a.issuers[c.ID]; ok {
+			old.ca = c // the status or profile may have changed
+			continue
+		}
+	}
+	for _, c := range cas {
+		if c.Role != imprint.CAIssuing || a.issuers[c.ID] != nil {
+			continue
+		}
+		iss, err := a.loadIssuer(c)
+		if err != nil {
+			return fmt.Errorf("load issuing CA %s (%s): %w", c.Name, c.ID, err)
+		}
+		a.issuers[c.ID] = iss
+	}
+	return nil
+}
+
+func (a *Authority) hasRoot(id string) bool {
+	for _, r := range a.roots {
+		if certificateID(r.Raw) == id {
+			return true
+		}
+	}
+	return false
+}
+
+// loadIssuer loads c's key and builds its signing pipeline. a.mu is held.
+func (a *Authority) loadIssuer(c *imprint.CA) (*issuer, error) {
+	cert, err := x509.ParseCertificate(c.DER)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	chain := []*x509.Certificate{cert}
+	for p := a.cas[c.ParentID]; p != nil; p = a.cas[p.ParentID] {
+		pc, err := x509.ParseCertificate(p.DER)
+		if err != nil {
+			return nil, fmt.Errorf("parse parent certificate: %w", err)
+		}
+		chain = append(chain, pc)
+		if p.Role == imprint.CARoot {
+			break
+		}
+	}
+	root := chain[len(chain)-1]
+	if root == cert || root.Subject.String() != root.Issuer.String() {
+		return nil, fmt.Errorf("no root CA above it")
+	}
+	signer, err := a.loadSigner(c.KeyURI)
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
+		return nil, fmt.Errorf("the key at %s does not match the CA certificate", c.KeyURI)
+	}
+	auth, err := authority.NewEmbedded(
+		authority.WithConfig(&config.Config{AuthorityConfig: &config.AuthConfig{}}),
+		authority.WithX509RootCerts(root),
+		authority.WithX509SignerChain(chain[:len(chain)-1], signer),
+		authority.WithDatabase(&authDB{store: a.store, caID: c.ID}),
+		authority.WithQuietInit(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("embedded authority: %w", err)
+	}
+	cnRE, err := c.Profile.CommonNameRegexp()
+	if err != nil {
+		return nil, err
+	}
+	var buf strings.Builder
+	for _, x := range chain {
+		pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})
+	}
+	return &issuer{
+		ca: c, cert: cert, chain: chain, chainPEM: []byte(buf.String()), signer: signer,
+		auth: auth, cnRE: cnRE,
+		urls: issuerURLs{
+			crl:      a.publicURL + "/crl/" + c.ID + ".crl",
+			ocsp:     a.publicURL + "/ocsp/" + c.ID,
+			caIssuer: a.publicURL + "/ca/" + c.ID + ".crt",
+		},
+	}, nil
+}
+
+// CAs returns every CA, roots first.
+func (a *Authority) CAs() []*imprint.CA {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]*imprint.CA, 0, len(a.cas))
+	for _, c := range a.cas {
+		out = append(out, c)
+	}
+	sortCAs(out)
+	return out
+}
+
+// CA returns the CA with the given ID. Returns NotFound if there is none.
+func (a *Authority) CA(id string) (*imprint.CA, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	c, ok := a.cas[id]
+	if !ok {
+		return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", id)
+	}
+	return c, nil
+}
+
+// ChainPEM returns the PEM certificates from the CA with the given ID up to
+// its root, the CA first. Returns NotFound if there is no such CA.
+func (a *Authority) ChainPEM(id string) ([]byte, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if iss, ok := a.issuers[id]; ok {
+		return iss.chainPEM, nil
+	}
+	c, ok := a.cas[id]
+	if !ok {
+		return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", id)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}), nil
+}
+
+// Ready returns Unavailable unless at least one issuing CA is loaded.
+func (a *Authority) Ready() error {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if len(a.issuers) == 0 {
+		return imprint.Errorf(imprint.Unavailable, "no issuing CA is loaded")
+	}
+	return nil
+}
+
+// defaultIssuer returns the oldest active issuing CA. a.mu is held.
+func (a *Authority) defaultIssuer() *issuer {
+	var best *issuer
+	for _, iss := range a.issuers {
+		if iss.ca.Status != imprint.CAActive {
+			continue
+		}
+		if best == nil || iss.ca.CreatedAt.Before(best.ca.CreatedAt) ||
+			(iss.ca.CreatedAt.Equal(best.ca.CreatedAt) && iss.ca.ID < best.ca.ID) {
+			best = iss
+		}
+	}
+	return best
+}

@@ -1,0 +1,283 @@
+package ca
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/smallstep/certificates/authority/provisioner"
+	"github.com/smallstep/certificates/errs"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// Limits on CSRs.
+const (
+	MaxCSRSize = 16 << 10 // bytes of PEM or DER
+	MaxSANs    = 32
+)
+
+// ParseCSR parses a PKCS#10 certificate request (RFC 2986) given as PEM (a
+// CERTIFICATE REQUEST block) or DER. It does not check the signature; Issue
+// does. Returns Invalid with the reason for anything malformed.
+func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
+	if len(data) == 0 {
+		return nil, imprint.Errorf(imprint.Invalid, "csr is empty")
+	}
+	if len(data) > MaxCSRSize {
+		return nil, imprint.Errorf(imprint.TooLarge, "csr is larger than %d bytes", MaxCSRSize)
+	}
+	der := data
+	if block, rest := pem.Decode(data); block != nil {
+		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, imprint.Errorf(imprint.Invalid, "csr: PEM block is %q, want CERTIFICATE REQUEST", block.Type)
+		}
+		if next, _ := pem.Decode(rest); next != nil {
+			return nil, imprint.Errorf(imprint.Invalid, "csr: more than one PEM block")
+		}
+		der = block.Bytes
+	} else if data[0] != 0x30 { // not a DER SEQUENCE either
+		return nil, imprint.Errorf(imprint.Invalid, "csr is not a PEM CERTIFICATE REQUEST")
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, imprint.Errorf(imprint.Invalid, "csr is malformed: %v", err)
+	}
+	return csr, nil
+}
+
+// IssueRequest asks for a device certificate.
+type IssueRequest struct {
+	CSR *x509.CertificateRequest
+	// CAID names the issuing CA; the oldest active issuing CA if empty.
+	CAID string
+	// ValidityDays is the certificate's lifetime; the CA profile's if 0. It
+	// may not exceed the profile's, and never outlives the CA.
+	ValidityDays int
+	// Status of the new certificate; ACTIVE if empty.
+	Status imprint.CertificateStatus
+}
+
+// Issued is a newly signed certificate, not yet recorded.
+type Issued struct {
+	Certificate imprint.Certificate
+	PEM         []byte
+	ChainPEM    []byte // the issuing CA up to the root
+}
+
+// Issue checks req.CSR (signature, key type and size, names) against the
+// issuing CA's profile and signs it. It does not record the certificate: the
+// caller stores it with its audit event before handing it out. Returns
+// Invalid for a bad CSR, a request or names the profile refuses,
+// NotFound for an unknown CA and Conflict for an inactive one.
+func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
+	iss, err := a.issuer(req.CAID)
+	if err != nil {
+		return nil, err
+	}
+	keyType, err := checkCSR(iss, req.CSR)
+	if err != nil {
+		return nil, err
+	}
+	days := iss.ca.Profile.ValidityDays
+	if req.ValidityDays != 0 {
+		if req.ValidityDays < 0 || req.ValidityDays > days {
+			return nil, imprint.Errorf(imprint.Invalid, "validityDays must be between 1 and %d for CA %s", days, iss.ca.Name)
+		}
+		days = req.ValidityDays
+	}
+	status := req.Status
+	if status == "" {
+		status = imprint.CertificateActive
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	notBefore := now.Add(-time.Minute) // tolerate device clocks a little behind
+	notAfter := now.Add(time.Duration(days) * 24 * time.Hour)
+	if notAfter.After(iss.cert.NotAfter) {
+		notAfter = iss.cert.NotAfter
+	}
+	chain, err := iss.auth.SignWithContext(ctx, req.CSR, provisioner.SignOptions{},
+		leafProfile(iss, req.CSR, notBefore, notAfter))
+	if err != nil {
+		if isRequestError(err) {
+			return nil, imprint.Errorf(imprint.Invalid, "csr signature does not verify")
+		}
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	leaf := chain[0]
+	c := imprint.Certificate{
+		ID: certificateID(leaf.Raw), Serial: fmt.Sprintf("%x", leaf.SerialNumber), CAID: iss.ca.ID,
+		Subject: leaf.Subject.String(), CommonName: leaf.Subject.CommonName, SANs: sanList(leaf),
+		KeyAlgorithm: keyType, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: status,
+		DER: leaf.Raw, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
+	}
+	c.UpdatedAt = c.CreatedAt
+	return &Issued{
+		Certificate: c,
+		PEM:         pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}),
+		ChainPEM:    iss.chainPEM,
+	}, nil
+}
+
+func (a *Authority) issuer(caID string) (*issuer, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if caID == "" {
+		if iss := a.defaultIssuer(); iss != nil {
+			return iss, nil
+		}
+		return nil, imprint.Errorf(imprint.Unavailable, "no active issuing CA")
+	}
+	iss, ok := a.issuers[caID]
+	if !ok {
+		if c, ok := a.cas[caID]; ok && c.Role == imprint.CARoot {
+			return nil, imprint.Errorf(imprint.Invalid, "CA %s is the root; it signs issuing CAs, not devices", caID)
+		}
+		return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", caID)
+	}
+	if iss.ca.Status != imprint.CAActive {
+		return nil, imprint.Errorf(imprint.Conflict, "CA %s is %s and issues nothing", caID, iss.ca.Status)
+	}
+	return iss, nil
+}
+
+// checkCSR applies the issuing CA's profile to csr and returns its key type.
+func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, error) {
+	if csr == nil {
+		return "", imprint.Errorf(imprint.Invalid, "csr is required")
+	}
+	kt, err := KeyTypeOf(csr.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	p := iss.ca.Profile
+	if !slices.Contains(p.KeyTypes, kt) {
+		return "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
+	}
+	if err := checkCommonName(iss, csr.Subject.CommonName); err != nil {
+		return "", err
+	}
+	return kt, checkSANs(p, csr)
+}
+
+func checkCommonName(iss *issuer, cn string) error {
+	switch {
+	case cn == "":
+		return imprint.Errorf(imprint.Invalid, "csr has no subject common name")
+	case len(cn) > imprint.MaxCommonNameLength:
+		return imprint.Errorf(imprint.Invalid, "csr common name is longer than %d characters", imprint.MaxCommonNameLength)
+	case !printable(cn):
+		return imprint.Errorf(imprint.Invalid, "csr common name holds control characters or invalid UTF-8")
+	case iss.cnRE != nil && !iss.cnRE.MatchString(cn):
+		return imprint.Errorf(imprint.Invalid, "common name %q does not match the pattern %q of CA %s",
+			cn, iss.ca.Profile.CommonNamePattern, iss.ca.Name)
+	}
+	return nil
+}
+
+func checkSANs(p imprint.IssuanceProfile, csr *x509.CertificateRequest) error {
+	counts := map[string]int{
+		imprint.SANDNS: len(csr.DNSNames), imprint.SANIP: len(csr.IPAddresses),
+		imprint.SANURI: len(csr.URIs), imprint.SANEmail: len(csr.EmailAddresses),
+	}
+	total := 0
+	for typ, n := range counts {
+		total += n
+		if n > 0 && !slices.Contains(p.SANTypes, typ) {
+			return imprint.Errorf(imprint.Invalid, "csr has %s SANs, which the CA does not allow (allowed: %v)", typ, p.SANTypes)
+		}
+	}
+	if total > MaxSANs {
+		return imprint.Errorf(imprint.Invalid, "csr has %d SANs, more than %d", total, MaxSANs)
+	}
+	for _, n := range csr.DNSNames {
+		if n == "" || len(n) > 253 || !printable(n) {
+			return imprint.Errorf(imprint.Invalid, "csr has a malformed DNS name")
+		}
+	}
+	return nil
+}
+
+// leafProfile is the certificate modifier that makes every device
+// certificate: it replaces whatever the CSR asked for with the CA's profile,
+// keeping only the subject, the SANs and the public key (RFC 5280 4.2).
+func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter time.Time) provisioner.CertificateModifierFunc {
+	return func(cert *x509.Certificate, _ provisioner.SignOptions) error {
+		ku := x509.KeyUsageDigitalSignature
+		if _, ok := csr.PublicKey.(*rsa.PublicKey); ok {
+			ku |= x509.KeyUsageKeyEncipherment
+		}
+		*cert = x509.Certificate{
+			SerialNumber:          randomSerial(),
+			Subject:               subjectOf(csr),
+			NotBefore:             notBefore,
+			NotAfter:              notAfter,
+			PublicKey:             csr.PublicKey,
+			PublicKeyAlgorithm:    csr.PublicKeyAlgorithm,
+			KeyUsage:              ku,
+			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			BasicConstraintsValid: true,
+			DNSNames:              csr.DNSNames,
+			IPAddresses:           csr.IPAddresses,
+			URIs:                  csr.URIs,
+			EmailAddresses:        csr.EmailAddresses,
+			CRLDistributionPoints: []string{iss.urls.crl},
+			OCSPServer:            []string{iss.urls.ocsp},
+			IssuingCertificateURL: []string{iss.urls.caIssuer},
+		}
+		return nil
+	}
+}
+
+// subjectOf returns the CSR's subject without any attribute the device could
+// use to pose as something else; the names it carries are kept as sent.
+func subjectOf(csr *x509.CertificateRequest) pkix.Name {
+	s := csr.Subject
+	s.ExtraNames = nil
+	return s
+}
+
+func sanList(c *x509.Certificate) []string {
+	out := make([]string, 0, len(c.DNSNames)+len(c.IPAddresses)+len(c.URIs)+len(c.EmailAddresses))
+	for _, n := range c.DNSNames {
+		out = append(out, "dns:"+n)
+	}
+	for _, ip := range c.IPAddresses {
+		out = append(out, "ip:"+ip.String())
+	}
+	for _, u := range c.URIs {
+		out = append(out, "uri:"+u.String())
+	}
+	for _, e := range c.EmailAddresses {
+		out = append(out, "email:"+e)
+	}
+	return out
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// isRequestError reports whether the embedded authority refused the
+// request itself (a CSR whose signature does not verify) rather than failed.
+func isRequestError(err error) bool {
+	var se *errs.Error
+	return errors.As(err, &se) && se.StatusCode() == http.StatusBadRequest
+}

@@ -1,0 +1,137 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.step.sm/crypto/kms"
+	kmsapi "go.step.sm/crypto/kms/apiv1"
+	_ "go.step.sm/crypto/kms/softkms" // the default key manager: encrypted PEM files
+	"go.step.sm/crypto/pemutil"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// GenerateKey returns a new private key of type kt.
+func GenerateKey(kt imprint.KeyType) (crypto.Signer, error) {
+	switch kt {
+	case imprint.KeyECDSAP256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case imprint.KeyECDSAP384:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case imprint.KeyEd25519:
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case imprint.KeyRSA2048:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case imprint.KeyRSA3072:
+		return rsa.GenerateKey(rand.Reader, 3072)
+	case imprint.KeyRSA4096:
+		return rsa.GenerateKey(rand.Reader, 4096)
+	}
+	return nil, imprint.Errorf(imprint.Invalid, "unknown key type %q (want one of %v)", kt, imprint.KeyTypes)
+}
+
+// KeyTypeOf returns the key type of pub. Returns Invalid for keys Imprint
+// does not accept: RSA under 2048 bits or of an unusual size, DSA, curves
+// other than P-256 and P-384.
+func KeyTypeOf(pub crypto.PublicKey) (imprint.KeyType, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return imprint.KeyECDSAP256, nil
+		case elliptic.P384():
+			return imprint.KeyECDSAP384, nil
+		}
+		return "", imprint.Errorf(imprint.Invalid, "ECDSA curve %s is not accepted (use P-256 or P-384)", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return imprint.KeyEd25519, nil
+	case *rsa.PublicKey:
+		switch bits := k.N.BitLen(); bits {
+		case 2048:
+			return imprint.KeyRSA2048, nil
+		case 3072:
+			return imprint.KeyRSA3072, nil
+		case 4096:
+			return imprint.KeyRSA4096, nil
+		default:
+			if bits < 2048 {
+				return "", imprint.Errorf(imprint.Invalid, "RSA key of %d bits is too small (at least 2048)", bits)
+			}
+			return "", imprint.Errorf(imprint.Invalid, "RSA key of %d bits is not accepted (use 2048, 3072 or 4096)", bits)
+		}
+	}
+	return "", imprint.Errorf(imprint.Invalid, "key algorithm %T is not accepted (use ECDSA P-256/P-384, Ed25519 or RSA >= 2048)", pub)
+}
+
+// EncodePrivateKey returns key as an unencrypted PKCS#8 PEM block, for the one
+// response that hands a generated device key to its caller.
+func EncodePrivateKey(key crypto.Signer) ([]byte, error) {
+	block, err := pemutil.Serialize(key, pemutil.WithPKCS8(true))
+	if err != nil {
+		return nil, fmt.Errorf("encode private key: %w", err)
+	}
+	return pem.EncodeToMemory(block), nil
+}
+
+// softKMSPrefix starts the key URIs of keys in encrypted PEM files. Their
+// path is relative to the data directory.
+const softKMSPrefix = "softkms:path="
+
+// writeKey saves key encrypted with passphrase in the data directory, mode
+// 0600, and returns its key URI.
+func (a *Authority) writeKey(key crypto.Signer, name string) (string, error) {
+	block, err := pemutil.Serialize(key, pemutil.WithPKCS8(true), pemutil.WithPassword(a.passphrase))
+	if err != nil {
+		return "", fmt.Errorf("encrypt key: %w", err)
+	}
+	rel := filepath.Join("ca", name+".key")
+	path := filepath.Join(a.dataDir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create key file: %w", err)
+	}
+	if err := pem.Encode(f, block); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write key file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write key file: %w", err)
+	}
+	return softKMSPrefix + rel, nil
+}
+
+// loadSigner opens the key at uri through the key manager. Keys in encrypted
+// PEM files are decrypted with the configured passphrase.
+func (a *Authority) loadSigner(uri string) (crypto.Signer, error) {
+	if !strings.HasPrefix(uri, "softkms:") {
+		return nil, fmt.Errorf("key URI %q: only softkms keys are supported by this build", uri)
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(uri, softKMSPrefix), "softkms:")
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(a.dataDir, path)
+	}
+	km, err := kms.New(a.ctx, kmsapi.Options{Type: kmsapi.SoftKMS})
+	if err != nil {
+		return nil, fmt.Errorf("key manager: %w", err)
+	}
+	defer km.Close()
+	signer, err := km.CreateSigner(&kmsapi.CreateSignerRequest{SigningKey: path, Password: a.passphrase})
+	if err != nil {
+		return nil, fmt.Errorf("load key %s: %w", uri, err)
+	}
+	return signer, nil
+}

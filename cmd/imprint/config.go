@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// config is the server's configuration. Each field comes from a flag, else
+// from its IMPRINT_* variable, else from its default (docs/configuration.md).
+type config struct {
+	Listen         string // IMPRINT_LISTEN
+	PublicURL      string // IMPRINT_PUBLIC_URL
+	DatabaseURL    string // IMPRINT_DATABASE_URL
+	DataDir        string // IMPRINT_DATA_DIR
+	Passphrase     string // IMPRINT_CA_PASSPHRASE
+	PassphraseFile string // IMPRINT_CA_PASSPHRASE_FILE
+	TLSCert        string // IMPRINT_TLS_CERT
+	TLSKey         string // IMPRINT_TLS_KEY
+	LogLevel       string // IMPRINT_LOG_LEVEL
+	LogFormat      string // IMPRINT_LOG_FORMAT
+}
+
+// serverFlags registers the server's configuration on fs, with defaults from
+// getenv.
+func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
+	c := &config{}
+	str := func(p *string, name, env, def, help string) {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, help+" ("+env+")")
+	}
+	str(&c.Listen, "listen", "IMPRINT_LISTEN", "127.0.0.1:8080", "address of the API listener")
+	str(&c.PublicURL, "public-url", "IMPRINT_PUBLIC_URL", "", "base URL devices and relying parties reach Imprint at; from --listen if empty")
+	str(&c.DatabaseURL, "database-url", "IMPRINT_DATABASE_URL", "", "PostgreSQL URL; empty runs a private PostgreSQL in the data directory")
+	str(&c.DataDir, "data-dir", "IMPRINT_DATA_DIR", "data", "directory for CA keys, the first admin token and the private PostgreSQL")
+	str(&c.Passphrase, "ca-passphrase", "IMPRINT_CA_PASSPHRASE", "", "passphrase of the CA key files")
+	str(&c.PassphraseFile, "ca-passphrase-file", "IMPRINT_CA_PASSPHRASE_FILE", "", "file holding the passphrase of the CA key files")
+	str(&c.TLSCert, "tls-cert", "IMPRINT_TLS_CERT", "", "PEM certificate chain for HTTPS on the API listener")
+	str(&c.TLSKey, "tls-key", "IMPRINT_TLS_KEY", "", "PEM private key for HTTPS on the API listener")
+	str(&c.LogLevel, "log-level", "IMPRINT_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
+	return c
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return nil
+}
+
+func (c *config) validate() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("IMPRINT_TLS_CERT and IMPRINT_TLS_KEY go together")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.Passphrase != "" && c.PassphraseFile != "" {
+		return errors.New("set IMPRINT_CA_PASSPHRASE or IMPRINT_CA_PASSPHRASE_FILE, not both")
+	}
+	return nil
+}
+
+// publicURL returns the configured public URL, or one made from the listen
+// address.
+func (c *config) publicURL(actual net.Addr) string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(actual.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
+}
+
+// ensureDataDir creates the data directory, private to its owner. When
+// running as root, the private PostgreSQL runs as another user and must be
+// able to pass through it, so it is made traversable (but not listable).
+func (c *config) ensureDataDir() error {
+	mode := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		mode = 0o711
+	}
+	if err := os.MkdirAll(c.DataDir, mode); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	return os.Chmod(c.DataDir, mode)
+}
+
+// passphrase returns the CA key passphrase. With none configured, it uses
+// (creating it on first start) a random one in the data directory: fine for a
+// single machine, but keep it apart from the keys in production.
+func (c *config) passphrase(log *slog.Logger) ([]byte, error) {
+	switch {
+	case c.Passphrase != "":
+		return []byte(c.Passphrase), nil
+	case c.PassphraseFile != "":
+		b, err := os.ReadFile(c.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA passphrase file: %w", err)
+		}
+		if b = bytes.TrimRight(b, "\r\n"); len(b) == 0 {
+			return nil, errors.New("the CA passphrase file is empty")
+		}
+		return b, nil
+	}
+	path := filepath.Join(c.DataDir, "ca-passphrase")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return bytes.TrimRight(b, "\r\n"), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	pass := base64.RawURLEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(pass+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	log.Warn("no CA passphrase configured; generated one beside the keys (set IMPRINT_CA_PASSPHRASE_FILE to keep it elsewhere)",
+		"path", path)
+	return []byte(pass), nil
+}

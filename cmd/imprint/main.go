@@ -1,0 +1,104 @@
+// Command imprint is Imprint's one binary: the server, its administration,
+// a factory client, and a load generator. Run "imprint help" for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "imprint:", errorText(err))
+		os.Exit(1)
+	}
+}
+
+// errorText shows the safe message of Imprint errors and the whole chain of
+// others: the command line is the operator's, not a client's.
+func errorText(err error) string {
+	var e *imprint.Error
+	if errors.As(err, &e) && e.Kind != imprint.Internal && e.Err == nil {
+		return e.Message
+	}
+	return err.Error()
+}
+
+const usage = `Imprint: device identity and just-in-time provisioning.
+
+Usage: imprint <command> [flags]
+
+Server:
+  serve                      run the API (and a private PostgreSQL if no database is configured)
+  migrate up|down|version    manage the database schema
+  ca init                    create the root and the first issuing CA
+  ca list                    list the CAs
+  token create --role R --name N   create an API token (roles: admin, factory, auditor)
+
+Clients:
+  device enroll --api URL --token T --cn NAME --out DIR   get a device key and certificate
+  bench issue --api URL --token T [--count N] [--concurrency C] [--batch B]
+
+  version                    print the version
+
+Configuration comes from IMPRINT_* environment variables and flags; see docs/configuration.md.
+`
+
+// run is the whole program, testable: it reads its environment through
+// getenv and writes only to stdout and stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 {
+		sub = rest[0]
+	}
+	switch {
+	case cmd == "serve":
+		return runServe(ctx, rest, getenv, stdout, stderr)
+	case cmd == "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case cmd == "ca" && sub == "init":
+		return runCAInit(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "ca" && sub == "list":
+		return runCAList(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "token" && sub == "create":
+		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "device" && sub == "enroll":
+		return runDeviceEnroll(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "bench" && sub == "issue":
+		return runBenchIssue(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "version":
+		fmt.Fprintln(stdout, "imprint", version)
+		return nil
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", joinNonEmpty(cmd, sub))
+}
+
+func joinNonEmpty(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + " " + b
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/api"
+	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
+)
+
+// env is what every server-side command opens: the logger, the database
+// (starting the private PostgreSQL when no URL is configured), migrated.
+type env struct {
+	cfg   *config
+	log   *slog.Logger
+	db    *postgres.DB
+	local *postgres.Local
+}
+
+func openEnv(ctx context.Context, cfg *config, stderr io.Writer, migrate bool) (*env, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.ensureDataDir(); err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, log: log}
+	url := cfg.DatabaseURL
+	if url == "" {
+		log.Info("no database URL configured; running a private PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
+		if e.local, err = postgres.StartLocal(ctx, filepath.Join(cfg.DataDir, "postgres"), log); err != nil {
+			return nil, err
+		}
+		url = e.local.URL()
+	}
+	if e.db, err = postgres.Open(ctx, url, log); err != nil {
+		e.close()
+		return nil, err
+	}
+	if migrate {
+		if err := e.db.MigrateUp(ctx); err != nil {
+			e.close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.db != nil {
+		e.db.Close()
+	}
+	if e.local != nil {
+		if err := e.local.Stop(); err != nil {
+			e.log.Error("stop private PostgreSQL", "err", err)
+		}
+	}
+}
+
+// authority opens the CA, creating it on a first start when create is set.
+func (e *env) authority(ctx context.Context, create bool) (*ca.Authority, error) {
+	pass, err := e.cfg.passphrase(e.log)
+	if err != nil {
+		return nil, err
+	}
+	ln := e.cfg.PublicURL
+	if ln == "" {
+		ln = "http://" + e.cfg.Listen
+	}
+	auth, err := ca.New(ctx, ca.Config{DataDir: e.cfg.DataDir, Passphrase: pass, PublicURL: ln, Log: e.log}, e.db)
+	if err != nil {
+		return nil, err
+	}
+	if create && auth.Root() == nil {
+		root, iss, err := auth.Init(ctx, ca.InitRequest{})
+		if err != nil {
+			return nil, fmt.Errorf("create the CA: %w", err)
+		}
+		e.log.Info("created the CA", "root", root.ID, "issuing", iss.ID)
+	}
+	return auth, nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := serverFlags(fs, getenv)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = cfg.publicURL(ln.Addr())
+	}
+	e, err := openEnv(ctx, cfg, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	auth, err := e.authority(ctx, true)
+	if err != nil {
+		return err
+	}
+	token, err := e.firstAdminToken(ctx)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	handler := api.NewHandler(api.Deps{Log: e.log, CA: auth, Store: e.db, Registry: reg})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	go e.pruneIdempotencyKeys(ctx)
+	printReady(stdout, cfg, token)
+	e.log.Info("serving", "api", cfg.PublicURL, "listen", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func printReady(w io.Writer, cfg *config, token string) {
+	fmt.Fprintf(w, "Imprint is running.\n  API:        %s/v1\n  Health:     %s/readyz\n", cfg.PublicURL, cfg.PublicURL)
+	if token != "" {
+		fmt.Fprintf(w, "  Admin token (shown once, also saved to %s):\n    %s\n",
+			filepath.Join(cfg.DataDir, "admin-token"), token)
+	} else {
+		fmt.Fprintf(w, "  Admin token: the first one is in %s\n", filepath.Join(cfg.DataDir, "admin-token"))
+	}
+}
+
+// firstAdminToken creates an admin token when there is none, writes it to a
+// 0600 file in the data directory, and returns it; "" when tokens exist.
+func (e *env) firstAdminToken(ctx context.Context) (string, error) {
+	n, err := e.db.CountTokens(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	t, secret, err := imprint.NewToken("first-admin", imprint.RoleAdmin)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.cfg.DataDir, "admin-token")
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := e.db.CreateToken(ctx, t, imprint.SystemActor); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// pruneIdempotencyKeys deletes day-old idempotency records every hour.
+func (e *env) pruneIdempotencyKeys(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := e.db.PruneIdempotencyKeys(ctx, 24*time.Hour); err != nil && ctx.Err() == nil {
+			e.log.Warn("prune idempotency keys", "err", err)
+		} else if n > 0 {
+			e.log.Info("pruned idempotency keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

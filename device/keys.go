@@ -1,0 +1,17 @@
+package device
+
+import (
+	"crypto"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+)
+
+// GenerateKey makes a device key of the given type ("EC-P256" when empty);
+// see imprint.KeyTypes.
+func GenerateKey(keyType string) (crypto.Signer, error) {
+	if keyType == "" {
+		keyType = string(imprint.KeyECDSAP256)
+	}
+	return ca.GenerateKey(imprint.KeyType(keyType))
+}

@@ -1,0 +1,143 @@
+package device
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadOptions shape an issuing load run.
+type LoadOptions struct {
+	Count       int    // certificates to issue
+	Concurrency int    // requests in flight
+	Batch       int    // CSRs per request; 1 uses POST /v1/certificates, more the batch endpoint
+	CAID        string // "" for the default CA
+}
+
+// LoadResult is what a load run measured. Latencies are per request.
+type LoadResult struct {
+	Issued        int
+	Failed        int
+	Elapsed       time.Duration
+	PerSecond     float64
+	P50, P95, P99 time.Duration
+	FirstError    error
+}
+
+// PrepareCSRs makes n P-256 keys and CSRs on every core, before any clock
+// starts.
+func PrepareCSRs(n int) ([][]byte, error) {
+	csrs := make([][]byte, n)
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		firstErr error
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err == nil {
+					csrs[i], err = NewCSR(key, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i))
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return csrs, firstErr
+}
+
+// RunIssueLoad issues one certificate per CSR through c, with the requested
+// concurrency and batch size, and measures throughput and latency.
+func RunIssueLoad(ctx context.Context, c *Client, csrs [][]byte, o LoadOptions) *LoadResult {
+	if o.Batch < 1 {
+		o.Batch = 1
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = 1
+	}
+	var chunks [][][]byte
+	for i := 0; i < len(csrs); i += o.Batch {
+		chunks = append(chunks, csrs[i:min(i+o.Batch, len(csrs))])
+	}
+	var (
+		next      atomic.Int64
+		issued    atomic.Int64
+		failed    atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, len(chunks))
+		res       = &LoadResult{}
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(chunks) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				t0 := time.Now()
+				ok, bad, err := issueChunk(ctx, c, chunks[i], o)
+				d := time.Since(t0)
+				issued.Add(int64(ok))
+				failed.Add(int64(bad))
+				mu.Lock()
+				latencies = append(latencies, d)
+				if err != nil && res.FirstError == nil {
+					res.FirstError = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Issued, res.Failed = int(issued.Load()), int(failed.Load())
+	res.PerSecond = float64(res.Issued) / res.Elapsed.Seconds()
+	slices.Sort(latencies)
+	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
+	return res
+}
+
+func issueChunk(ctx context.Context, c *Client, chunk [][]byte, o LoadOptions) (ok, bad int, err error) {
+	if o.Batch == 1 {
+		if _, err := c.Issue(ctx, chunk[0], o.CAID, ""); err != nil {
+			return 0, 1, err
+		}
+		return 1, 0, nil
+	}
+	r, err := c.IssueBatch(ctx, chunk, o.CAID)
+	if err != nil {
+		return 0, len(chunk), err
+	}
+	if r.Failed > 0 {
+		for _, it := range r.Results {
+			if it.Error != nil {
+				err = fmt.Errorf("item %d: %s", it.Index, it.Error.Message)
+				break
+			}
+		}
+	}
+	return r.Issued, r.Failed, err
+}
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}

@@ -1,0 +1,84 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/imprint-iot/imprint"
+)
+
+const caColumns = `id, name, role, coalesce(parent_id, ''), status, subject, common_name, serial,
+	key_algorithm, key_uri, der, not_before, not_after, profile, created_at, updated_at`
+
+// CreateCA records a CA and its ca.created audit event in one transaction.
+// Returns Conflict if the name or ID is taken.
+func (db *DB) CreateCA(ctx context.Context, ca *imprint.CA, actor imprint.Actor) error {
+	profile, err := json.Marshal(ca.Profile)
+	if err != nil {
+		return fmt.Errorf("encode profile: %w", err)
+	}
+	return db.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO cas (id, name, role, parent_id, status, subject, common_name, serial,
+			                 key_algorithm, key_uri, der, not_before, not_after, profile)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			RETURNING created_at, updated_at`,
+			ca.ID, ca.Name, string(ca.Role), nullable(ca.ParentID), string(ca.Status), ca.Subject,
+			ca.CommonName, ca.Serial, string(ca.KeyAlgorithm), ca.KeyURI, ca.DER, ca.NotBefore,
+			ca.NotAfter, profile).Scan(&ca.CreatedAt, &ca.UpdatedAt)
+		if err != nil {
+			return fmt.Errorf("insert CA %s: %w", ca.Name, err)
+		}
+		return insertEvent(ctx, tx, imprint.EventCACreated, "ca", ca.ID, actor, map[string]string{
+			"name": ca.Name, "role": string(ca.Role), "subject": ca.Subject,
+		})
+	})
+}
+
+// CA returns the CA with the given ID. Returns NotFound if there is none.
+func (db *DB) CA(ctx context.Context, id string) (*imprint.CA, error) {
+	ca, err := scanCA(db.pool.QueryRow(ctx, `SELECT `+caColumns+` FROM cas WHERE id = $1`, id))
+	if err != nil {
+		if imprint.ErrorKind(mapError(err)) == imprint.NotFound {
+			return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", id)
+		}
+		return nil, mapError(fmt.Errorf("select CA %s: %w", id, err))
+	}
+	return ca, nil
+}
+
+// CAs returns every CA, roots first, then by creation time.
+func (db *DB) CAs(ctx context.Context) ([]*imprint.CA, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+caColumns+` FROM cas
+		ORDER BY role = 'root' DESC, created_at, id`)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select CAs: %w", err))
+	}
+	cas, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*imprint.CA, error) { return scanCA(row) })
+	if err != nil {
+		return nil, mapError(fmt.Errorf("select CAs: %w", err))
+	}
+	return cas, nil
+}
+
+func scanCA(row pgx.Row) (*imprint.CA, error) {
+	var (
+		ca                   imprint.CA
+		role, status, keyAlg string
+		profile              []byte
+	)
+	err := row.Scan(&ca.ID, &ca.Name, &role, &ca.ParentID, &status, &ca.Subject, &ca.CommonName,
+		&ca.Serial, &keyAlg, &ca.KeyURI, &ca.DER, &ca.NotBefore, &ca.NotAfter, &profile,
+		&ca.CreatedAt, &ca.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	ca.Role, ca.Status, ca.KeyAlgorithm = imprint.CARole(role), imprint.CAStatus(status), imprint.KeyType(keyAlg)
+	if err := json.Unmarshal(profile, &ca.Profile); err != nil {
+		return nil, fmt.Errorf("decode profile of CA %s: %w", ca.ID, err)
+	}
+	return &ca, nil
+}

@@ -1,0 +1,162 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// CreateCertificates records newly issued certificates, an audit event for
+// each, and, when idem is not nil, the response of the request that issued
+// them, all in one transaction. Concurrent calls are grouped into shared
+// transactions (group commit); a call returns once its rows are committed.
+// Returns Conflict if a certificate or serial is already recorded and
+// Unavailable if the database cannot be reached.
+func (db *DB) CreateCertificates(ctx context.Context, certs []imprint.Certificate, actor imprint.Actor, idem *imprint.IdempotentResponse) error {
+	if len(certs) == 0 && idem == nil {
+		return nil
+	}
+	return db.writer.write(ctx, &writeUnit{certs: certs, actor: actor, idem: idem})
+}
+
+const certificateColumns = `id, serial, ca_id, subject, common_name, sans, key_algorithm,
+	not_before, not_after, status, created_at, updated_at`
+
+// Certificate returns the certificate with the given ID, DER included.
+// Returns NotFound if there is none.
+func (db *DB) Certificate(ctx context.Context, id string) (*imprint.Certificate, error) {
+	row := db.pool.QueryRow(ctx, `SELECT `+certificateColumns+`, der FROM certificates WHERE id = $1`, id)
+	var c imprint.Certificate
+	if err := scanCertificate(row, &c, &c.DER); err != nil {
+		if imprint.ErrorKind(mapError(err)) == imprint.NotFound {
+			return nil, imprint.Errorf(imprint.NotFound, "certificate %s not found", id)
+		}
+		return nil, mapError(fmt.Errorf("select certificate %s: %w", id, err))
+	}
+	return &c, nil
+}
+
+// Certificates returns a page of certificates matching f, oldest first,
+// without their DER, and the cursor of the next page ("" on the last page).
+// Returns Invalid for a malformed cursor.
+func (db *DB) Certificates(ctx context.Context, f imprint.CertificateFilter) ([]imprint.Certificate, string, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(clause string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(clause, len(args)))
+	}
+	if f.CAID != "" {
+		add("ca_id = $%d", f.CAID)
+	}
+	if f.Status != "" {
+		add("status = $%d", string(f.Status))
+	}
+	if f.CommonName != "" {
+		add("common_name = $%d", f.CommonName)
+	}
+	if !f.CreatedAfter.IsZero() {
+		add("created_at > $%d", f.CreatedAfter)
+	}
+	if !f.CreatedBefore.IsZero() {
+		add("created_at < $%d", f.CreatedBefore)
+	}
+	if f.After != "" {
+		at, id, err := decodeCursor(f.After)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, at, id)
+		where = append(where, fmt.Sprintf("(created_at, id) > ($%d, $%d)", len(args)-1, len(args)))
+	}
+	limit := imprint.PageLimit(f.Limit)
+	q := `SELECT ` + certificateColumns + ` FROM certificates`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	q += fmt.Sprintf(` ORDER BY created_at, id LIMIT %d`, limit+1)
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", mapError(fmt.Errorf("list certificates: %w", err))
+	}
+	defer rows.Close()
+	var out []imprint.Certificate
+	for rows.Next() {
+		var c imprint.Certificate
+		if err := scanCertificate(rows, &c); err != nil {
+			return nil, "", mapError(fmt.Errorf("scan certificate: %w", err))
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", mapError(fmt.Errorf("list certificates: %w", err))
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = encodeCursor(last.CreatedAt, last.ID)
+	}
+	return out, next, nil
+}
+
+func scanCertificate(row pgx.Row, c *imprint.Certificate, extra ...any) error {
+	var keyAlg, status string
+	dest := []any{&c.ID, &c.Serial, &c.CAID, &c.Subject, &c.CommonName, &c.SANs, &keyAlg,
+		&c.NotBefore, &c.NotAfter, &status, &c.CreatedAt, &c.UpdatedAt}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return err
+	}
+	c.KeyAlgorithm = imprint.KeyType(keyAlg)
+	c.Status = imprint.CertificateStatus(status)
+	return nil
+}
+
+// encodeCursor makes the opaque cursor of a (created_at, id) keyset position.
+func encodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
+}
+
+func decodeCursor(s string) (time.Time, string, error) {
+	bad := imprint.Errorf(imprint.Invalid, "malformed cursor")
+	if len(s) > 256 {
+		return time.Time{}, "", bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	at, id, ok := strings.Cut(string(b), ",")
+	if !ok {
+		return time.Time{}, "", bad
+	}
+	us, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(us).UTC(), id, nil
+}
+
+// CertificateBySerial returns the certificate of the given CA with the given
+// lowercase hex serial, DER included. Returns NotFound if there is none.
+func (db *DB) CertificateBySerial(ctx context.Context, caID, serial string) (*imprint.Certificate, error) {
+	row := db.pool.QueryRow(ctx, `SELECT `+certificateColumns+`, der FROM certificates
+		WHERE ca_id = $1 AND serial = $2`, caID, serial)
+	var c imprint.Certificate
+	if err := scanCertificate(row, &c, &c.DER); err != nil {
+		if imprint.ErrorKind(mapError(err)) == imprint.NotFound {
+			return nil, imprint.Errorf(imprint.NotFound, "certificate with serial %s not found", serial)
+		}
+		return nil, mapError(fmt.Errorf("select certificate by serial: %w", err))
+	}
+	return &c, nil
+}

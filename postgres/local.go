@@ -1,0 +1,263 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Local is a private PostgreSQL server that Imprint runs from the machine's
+// PostgreSQL binaries when no database URL is configured. Its cluster lives
+// in a directory of its own, listens on a free loopback port, and requires a
+// password kept in a 0600 file beside the cluster.
+type Local struct {
+	dir  string // the cluster directory
+	bin  string // the directory holding initdb, pg_ctl and postgres
+	url  string
+	cred *syscall.Credential // the user the server runs as when Imprint runs as root
+	log  *slog.Logger
+	// shared is true when another process started the server.
+	shared bool
+}
+
+// LocalDatabase is the name of the database Local creates for Imprint.
+const LocalDatabase = "imprint"
+
+// StartLocal starts (creating it first if need be) a private cluster in dir
+// and returns it once it accepts connections. Stop stops it.
+func StartLocal(ctx context.Context, dir string, log *slog.Logger) (*Local, error) {
+	bin, err := findPostgresBin()
+	if err != nil {
+		return nil, err
+	}
+	l := &Local{dir: dir, bin: bin, log: log}
+	if os.Geteuid() == 0 {
+		if l.cred, err = unprivilegedCredential(); err != nil {
+			return nil, err
+		}
+	}
+	password, err := l.init()
+	if err != nil {
+		return nil, err
+	}
+	if port, ok := l.running(); ok {
+		// Another Imprint process on this data directory started it; share it.
+		l.shared = true
+		return l, l.connect(ctx, password, port)
+	}
+	var port int
+	for attempt := 0; ; attempt++ {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err = l.start(port); err == nil || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := l.connect(ctx, password, port); err != nil {
+		l.Stop()
+		return nil, err
+	}
+	return l, nil
+}
+
+// connect sets the URL and makes sure Imprint's database exists.
+func (l *Local) connect(ctx context.Context, password string, port int) error {
+	u := url.URL{Scheme: "postgres", User: url.UserPassword("imprint", password),
+		Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Path: "/" + LocalDatabase,
+		RawQuery: "sslmode=disable"}
+	l.url = u.String()
+	return l.createDatabase(ctx, u)
+}
+
+// running reports whether the cluster's server is up, and its port. A server
+// left by a process that died is stopped, and reported as not running.
+func (l *Local) running() (int, bool) {
+	pid, err := os.ReadFile(filepath.Join(l.clusterDir(), "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	if l.run("pg_ctl", "status", "-D", l.clusterDir()) != nil {
+		return 0, false
+	}
+	// postmaster.pid: pid, data directory, start time, port, …
+	lines := strings.Split(string(pid), "\n")
+	if len(lines) > 3 {
+		if port, err := strconv.Atoi(strings.TrimSpace(lines[3])); err == nil {
+			return port, true
+		}
+	}
+	_ = l.run("pg_ctl", "stop", "-D", l.clusterDir(), "-m", "fast", "-w", "-t", "30")
+	return 0, false
+}
+
+// URL returns the connection URL of Imprint's database on the server.
+func (l *Local) URL() string { return l.url }
+
+// Stop stops the server, waiting for it to shut down. A server that another
+// process started is left running.
+func (l *Local) Stop() error {
+	if l.shared {
+		return nil
+	}
+	return l.run("pg_ctl", "stop", "-D", l.clusterDir(), "-m", "fast", "-w", "-t", "60")
+}
+
+// init creates the cluster on first use and returns the password.
+func (l *Local) init() (string, error) {
+	pwFile := filepath.Join(l.dir, "password")
+	if _, err := os.Stat(filepath.Join(l.clusterDir(), "PG_VERSION")); err == nil {
+		pw, err := os.ReadFile(pwFile)
+		if err != nil {
+			return "", fmt.Errorf("read local database password: %w", err)
+		}
+		return string(bytes.TrimSpace(pw)), nil
+	}
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", l.dir, err)
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	password := hex.EncodeToString(b)
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write local database password: %w", err)
+	}
+	// initdb reads the password from a file the server user can read; it is
+	// removed as soon as initdb is done.
+	tmp := filepath.Join(l.dir, "initpw")
+	if err := os.WriteFile(tmp, []byte(password+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp)
+	if err := l.chown(l.dir, tmp); err != nil {
+		return "", err
+	}
+	err := l.run("initdb", "-D", l.clusterDir(), "-U", "imprint", "-E", "UTF8",
+		"--auth=scram-sha-256", "--pwfile="+tmp, "--no-instructions")
+	return password, err
+}
+
+func (l *Local) clusterDir() string { return filepath.Join(l.dir, "cluster") }
+
+func (l *Local) start(port int) error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories='' "+
+		"-c max_connections=200 -c shared_buffers=256MB", port)
+	return l.run("pg_ctl", "start", "-D", l.clusterDir(), "-w", "-t", "60", "-s",
+		"-l", filepath.Join(l.clusterDir(), "server.log"), "-o", opts)
+}
+
+func (l *Local) createDatabase(ctx context.Context, u url.URL) error {
+	u.Path = "/postgres"
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		return fmt.Errorf("connect to local database: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`,
+		LocalDatabase).Scan(&exists); err != nil {
+		return fmt.Errorf("look up local database: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+LocalDatabase); err != nil {
+		return fmt.Errorf("create local database: %w", err)
+	}
+	return nil
+}
+
+// run runs one of the PostgreSQL programs, as the server user.
+func (l *Local) run(name string, args ...string) error {
+	cmd := exec.Command(filepath.Join(l.bin, name), args...)
+	cmd.Dir = os.TempDir()
+	if l.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: l.cred}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (l *Local) chown(paths ...string) error {
+	if l.cred == nil {
+		return nil
+	}
+	for _, p := range paths {
+		if err := os.Chown(p, int(l.cred.Uid), int(l.cred.Gid)); err != nil {
+			return fmt.Errorf("hand %s to the database user: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// findPostgresBin returns the directory of initdb and pg_ctl: PATH first, then
+// the newest /usr/lib/postgresql/*/bin.
+func findPostgresBin() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if _, err := exec.LookPath("pg_ctl"); err == nil {
+			if real, err := filepath.EvalSymlinks(p); err == nil {
+				p = real
+			}
+			return filepath.Dir(p), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errors.New("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or under /usr/lib/postgresql; install the postgresql package or set IMPRINT_DATABASE_URL")
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// unprivilegedCredential returns the user PostgreSQL runs as when Imprint
+// runs as root (PostgreSQL refuses to run as root): "postgres", else "nobody".
+func unprivilegedCredential() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root, and there is no postgres or nobody user to run PostgreSQL as")
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

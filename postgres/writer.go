@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// Group commit. Issuing requests hand their certificates to a few writer
+// goroutines; each writer takes whatever is queued (up to maxGroupRows) and
+// writes it in one transaction with COPY, so that many concurrent requests
+// share one commit. A request waits for its own commit before it answers: no
+// certificate leaves Imprint unrecorded.
+
+const (
+	maxGroupRows  = 2000
+	flushTimeout  = 30 * time.Second
+	writerBacklog = 4096
+)
+
+type writeUnit struct {
+	certs []imprint.Certificate
+	actor imprint.Actor
+	idem  *imprint.IdempotentResponse
+	done  chan error
+}
+
+type certWriter struct {
+	db    *DB
+	queue chan *writeUnit
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+func newCertWriter(db *DB, n int) *certWriter {
+	w := &certWriter{db: db, queue: make(chan *writeUnit, writerBacklog)}
+	w.wg.Add(n)
+	for range n {
+		go w.loop()
+	}
+	return w
+}
+
+func (w *certWriter) close() {
+	w.once.Do(func() { close(w.queue) })
+	w.wg.Wait()
+}
+
+// write queues u and waits until it is committed or has failed. If ctx ends
+// first, write returns ctx's error; the rows may still be committed, and
+// are then recorded but were never handed out.
+func (w *certWriter) write(ctx context.Context, u *writeUnit) error {
+	u.done = make(chan error, 1)
+	select {
+	case w.queue <- u:
+	case <-ctx.Done():
+		return &imprint.Error{Kind: imprint.Unavailable, Message: "request cancelled", Err: ctx.Err()}
+	}
+	select {
+	case err := <-u.done:
+		return err
+	case <-ctx.Done():
+		return &imprint.Error{Kind: imprint.Unavailable, Message: "request cancelled", Err: ctx.Err()}
+	}
+}
+
+func (w *certWriter) loop() {
+	defer w.wg.Done()
+	for u := range w.queue {
+		group := []*writeUnit{u}
+		rows := len(u.certs)
+	drain:
+		for rows < maxGroupRows {
+			select {
+			case next, ok := <-w.queue:
+				if !ok {
+					break drain
+				}
+				group = append(group, next)
+				rows += len(next.certs)
+			default:
+				break drain
+			}
+		}
+		w.commit(group)
+	}
+}
+
+// commit writes group in one transaction. If that fails and the group holds
+// more than one unit, each unit is retried alone, so that one bad unit (a
+// duplicate) fails only itself.
+func (w *certWriter) commit(group []*writeUnit) {
+	err := w.flush(group)
+	if err == nil || len(group) == 1 {
+		for _, u := range group {
+			u.done <- err
+		}
+		return
+	}
+	for _, u := range group {
+		u.done <- w.flush([]*writeUnit{u})
+	}
+}
+
+func (w *certWriter) flush(group []*writeUnit) error {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	return w.db.inTx(ctx, func(tx pgx.Tx) error {
+		if err := copyCertificates(ctx, tx, group); err != nil {
+			return err
+		}
+		if err := copyIssueEvents(ctx, tx, group); err != nil {
+			return err
+		}
+		for _, u := range group {
+			if u.idem == nil {
+				continue
+			}
+			if err := completeIdempotent(ctx, tx, u.idem); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var certificateCopyColumns = []string{"id", "serial", "ca_id", "subject", "common_name", "sans",
+	"key_algorithm", "not_before", "not_after", "status", "der", "created_at", "updated_at"}
+
+func copyCertificates(ctx context.Context, tx pgx.Tx, group []*writeUnit) error {
+	certs := flatten(group)
+	if len(certs) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"certificates"}, certificateCopyColumns,
+		pgx.CopyFromSlice(len(certs), func(i int) ([]any, error) {
+			c := certs[i].cert
+			sans := c.SANs
+			if sans == nil {
+				sans = []string{}
+			}
+			return []any{c.ID, c.Serial, c.CAID, c.Subject, c.CommonName, sans, string(c.KeyAlgorithm),
+				c.NotBefore, c.NotAfter, string(c.Status), c.DER, c.CreatedAt, c.CreatedAt}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy %d certificates: %w", len(certs), err)
+	}
+	return nil
+}
+
+var eventCopyColumns = []string{"type", "resource_type", "resource_id", "actor_token", "actor_name",
+	"actor_role", "data", "created_at"}
+
+type issuedEventData struct {
+	Serial     string `json:"serial"`
+	CAID       string `json:"caId"`
+	CommonName string `json:"commonName"`
+}
+
+func copyIssueEvents(ctx context.Context, tx pgx.Tx, group []*writeUnit) error {
+	certs := flatten(group)
+	if len(certs) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_events"}, eventCopyColumns,
+		pgx.CopyFromSlice(len(certs), func(i int) ([]any, error) {
+			c, a := certs[i].cert, certs[i].actor
+			data, err := json.Marshal(issuedEventData{Serial: c.Serial, CAID: c.CAID, CommonName: c.CommonName})
+			if err != nil {
+				return nil, err
+			}
+			return []any{imprint.EventCertificateIssued, "certificate", c.ID, nullable(a.TokenID),
+				a.Name, string(a.Role), string(data), c.CreatedAt}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy %d audit events: %w", len(certs), err)
+	}
+	return nil
+}
+
+type actedCert struct {
+	cert  *imprint.Certificate
+	actor imprint.Actor
+}
+
+func flatten(group []*writeUnit) []actedCert {
+	n := 0
+	for _, u := range group {
+		n += len(u.certs)
+	}
+	out := make([]actedCert, 0, n)
+	for _, u := range group {
+		for i := range u.certs {
+			out = append(out, actedCert{&u.certs[i], u.actor})
+		}
+	}
+	return out
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
