@@ -36,9 +36,9 @@ type LoadResult struct {
 func PrepareCSRs(n int) ([][]byte, error) {
 	csrs := make([][]byte, n)
 	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		errOnce sync.Once
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		errOnce  sync.Once
 		firstErr error
 	)
 	for range runtime.GOMAXPROCS(0) {
