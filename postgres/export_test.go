@@ -1,0 +1,10 @@
+package postgres
+
+import "context"
+
+// CountForTest runs a query that returns one integer. Tests only.
+func (db *DB) CountForTest(ctx context.Context, sql string) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, sql).Scan(&n)
+	return n, err
+}
