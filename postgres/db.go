@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"io"
 	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -122,6 +124,10 @@ func mapError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &imprint.Error{Kind: imprint.NotFound, Message: "not found", Err: err}
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return &imprint.Error{Kind: imprint.Unavailable, Message: "database unavailable", Err: err}
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		msg := constraintMessages[pe.ConstraintName]
@@ -147,8 +153,8 @@ func mapError(err error) error {
 		return err
 	}
 	var ne net.Error
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || errors.Is(err, net.ErrClosed) {
+	if errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, puddle.ErrClosedPool) {
 		return &imprint.Error{Kind: imprint.Unavailable, Message: "database unavailable", Err: err}
 	}
 	return err

@@ -32,10 +32,11 @@ type writeUnit struct {
 }
 
 type certWriter struct {
-	db    *DB
-	queue chan *writeUnit
-	wg    sync.WaitGroup
-	once  sync.Once
+	db     *DB
+	queue  chan *writeUnit
+	wg     sync.WaitGroup
+	mu     sync.RWMutex // guards closed and the closing of queue
+	closed bool
 }
 
 func newCertWriter(db *DB, n int) *certWriter {
@@ -48,7 +49,12 @@ func newCertWriter(db *DB, n int) *certWriter {
 }
 
 func (w *certWriter) close() {
-	w.once.Do(func() { close(w.queue) })
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
 	w.wg.Wait()
 }
 
@@ -57,9 +63,16 @@ func (w *certWriter) close() {
 // are then recorded but were never handed out.
 func (w *certWriter) write(ctx context.Context, u *writeUnit) error {
 	u.done = make(chan error, 1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return imprint.Errorf(imprint.Unavailable, "the store is closed")
+	}
 	select {
 	case w.queue <- u:
+		w.mu.RUnlock()
 	case <-ctx.Done():
+		w.mu.RUnlock()
 		return &imprint.Error{Kind: imprint.Unavailable, Message: "request cancelled", Err: ctx.Err()}
 	}
 	select {

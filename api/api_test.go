@@ -1,0 +1,232 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/api"
+	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/postgres/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var ctx = context.Background()
+
+// env is a running API on a fresh database with a fresh CA, and a token of
+// each role.
+type env struct {
+	t                       *testing.T
+	url                     string
+	db                      *postgres.DB
+	dbURL                   string
+	ca                      *ca.Authority
+	admin, factory, auditor string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dbURL := pgtest.URL(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, dbURL, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test passphrase"),
+		PublicURL: "http://imprint.test", Log: log}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := auth.Init(ctx, ca.InitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry()}))
+	t.Cleanup(srv.Close)
+	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth}
+	e.admin = e.token("admin", imprint.RoleAdmin)
+	e.factory = e.token("line-1", imprint.RoleFactory)
+	e.auditor = e.token("audit", imprint.RoleAuditor)
+	return e
+}
+
+func (e *env) token(name string, role imprint.Role) string {
+	t, secret, err := imprint.NewToken(name, role)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.CreateToken(ctx, t, imprint.SystemActor); err != nil {
+		e.t.Fatal(err)
+	}
+	return secret
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// errorCode returns the code and message of an error response.
+func (r response) errorCode(t *testing.T) (string, string) {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	r.json(t, &e)
+	return e.Error.Code, e.Error.Message
+}
+
+func (e *env) do(method, path, token string, body any, headers ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+func (e *env) count(sql string) int {
+	e.t.Helper()
+	var n int
+	if err := pgtest.Conn(e.t, e.dbURL).QueryRow(ctx, sql).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func csrPEM(t testing.TB, key crypto.Signer, cn string, dns ...string) string {
+	t.Helper()
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: cn}, DNSNames: dns}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+func p256(t testing.TB) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type issued struct {
+	CertificateID  string `json:"certificateId"`
+	CertificatePEM string `json:"certificatePem"`
+	ChainPEM       string `json:"chainPem"`
+	Serial         string `json:"serial"`
+	CAID           string `json:"caId"`
+	Status         string `json:"status"`
+	PrivateKeyPEM  string `json:"privateKeyPem"`
+}
+
+// opensslVerify checks cert against chain with the real openssl.
+func opensslVerify(t *testing.T, certPEM, chainPEM string) {
+	t.Helper()
+	if _, err := exec.LookPath("openssl"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("openssl is required when CI is set")
+		}
+		t.Skip("openssl not installed (CI unset)")
+	}
+	dir := t.TempDir()
+	certFile, chainFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "chain.pem")
+	os.WriteFile(certFile, []byte(certPEM), 0o600)
+	os.WriteFile(chainFile, []byte(chainPEM), 0o600)
+	out, err := exec.Command("openssl", "verify", "-purpose", "sslclient", "-CAfile", chainFile, certFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Fatalf("openssl verify: %v: %s", err, out)
+	}
+}
+
+func TestIssueOneCertificate(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "device-1", "device-1.example")})
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /v1/certificates = %d %s, want 201", r.status, r.body)
+	}
+	var got issued
+	r.json(t, &got)
+	opensslVerify(t, got.CertificatePEM, got.ChainPEM)
+	block, _ := pem.Decode([]byte(got.CertificatePEM))
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CertificateID != ca.CertificateID(cert.Raw) || got.Status != "ACTIVE" || cert.Subject.CommonName != "device-1" {
+		t.Errorf("response = %+v, want the ID of the DER, ACTIVE, CN device-1", got)
+	}
+	if n := e.count(`SELECT count(*) FROM certificates WHERE id = '` + got.CertificateID + `' AND status = 'ACTIVE'`); n != 1 {
+		t.Errorf("certificate rows = %d, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.issued' AND resource_id = '` +
+		got.CertificateID + `' AND actor_name = 'line-1' AND actor_role = 'factory'`); n != 1 {
+		t.Errorf("audit events for the issue = %d, want 1 naming token line-1", n)
+	}
+	// It can be read back, and listed.
+	g := e.do("GET", "/v1/certificates/"+got.CertificateID, e.auditor, nil)
+	var c struct {
+		CertificatePEM, CommonName, Status string
+		SANs                               []string
+	}
+	g.json(t, &c)
+	if g.status != 200 || c.CertificatePEM != got.CertificatePEM || c.CommonName != "device-1" || len(c.SANs) != 1 {
+		t.Errorf("GET certificate = %d %s", g.status, g.body)
+	}
+	if g := e.do("GET", "/v1/certificates/"+strings.ToUpper(got.CertificateID), e.admin, nil); g.status != 200 {
+		t.Errorf("GET with an upper-case ID = %d, want 200", g.status)
+	}
+}
