@@ -153,6 +153,10 @@ func (l *Local) init() (string, error) {
 	}
 	err := l.run("initdb", "-D", l.clusterDir(), "-U", "imprint", "-E", "UTF8",
 		"--auth=scram-sha-256", "--pwfile="+tmp, "--no-instructions")
+	if err != nil && l.cred != nil {
+		err = fmt.Errorf("%w (Imprint runs as root, so PostgreSQL runs as uid %d, which must be able to reach %s)",
+			err, l.cred.Uid, l.dir)
+	}
 	return password, err
 }
 
