@@ -239,4 +239,3 @@ func TestCommandErrors(t *testing.T) {
 		t.Errorf("version = %q, %v", out.String(), err)
 	}
 }
-
