@@ -31,10 +31,20 @@ vet:
 test: fmt-check vet
 	$(GO) test $(GOFLAGS_B) -race -count=1 -timeout 8m ./...
 
-# Go benchmarks, then the load generator against a server on a private database.
+BENCH_COUNT ?= 20000
+
+# Go benchmarks, then the load generator against a fresh server on a private
+# PostgreSQL: one CSR per request at 16 clients, and batches of 500.
 bench: build
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
-	./scripts/bench-issue.sh
+	@set -e; dir=$$(mktemp -d); chmod 711 $$dir; \
+	$(BIN) serve --data-dir $$dir/data --listen 127.0.0.1:18181 --log-level warn >$$dir/serve.log 2>&1 & pid=$$!; \
+	trap 'kill $$pid; wait $$pid; rm -rf $$dir' EXIT; \
+	for i in $$(seq 1 300); do curl -fs http://127.0.0.1:18181/readyz >/dev/null 2>&1 && break; sleep 0.2; done; \
+	token=$$(cat $$dir/data/admin-token); \
+	$(BIN) bench issue --api http://127.0.0.1:18181 --token $$token --count $(BENCH_COUNT) --concurrency 16; \
+	$(BIN) bench issue --api http://127.0.0.1:18181 --token $$token --count $(BENCH_COUNT) --concurrency 4 --batch 500; \
+	echo "server RSS: $$(ps -o rss= -p $$pid) KiB"
 
 fuzz:
 	$(GO) test $(GOFLAGS_B) -run '^$$' -fuzz FuzzParseCSR -fuzztime 30s ./ca

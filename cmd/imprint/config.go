@@ -28,6 +28,7 @@ type config struct {
 	TLSKey         string // IMPRINT_TLS_KEY
 	LogLevel       string // IMPRINT_LOG_LEVEL
 	LogFormat      string // IMPRINT_LOG_FORMAT
+	DebugListen    string // IMPRINT_DEBUG_LISTEN
 }
 
 // serverFlags registers the server's configuration on fs, with defaults from
@@ -50,6 +51,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.TLSKey, "tls-key", "IMPRINT_TLS_KEY", "", "PEM private key for HTTPS on the API listener")
 	str(&c.LogLevel, "log-level", "IMPRINT_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
+	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
 	return c
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -148,6 +149,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	go e.pruneIdempotencyKeys(ctx)
+	if cfg.DebugListen != "" {
+		go serveDebug(ctx, cfg.DebugListen, e.log)
+	}
 	printReady(stdout, cfg, token)
 	e.log.Info("serving", "api", cfg.PublicURL, "listen", ln.Addr().String())
 	errc := make(chan error, 1)
@@ -212,5 +216,22 @@ func (e *env) pruneIdempotencyKeys(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// serveDebug serves Go's profiles on their own listener, never on the API's.
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("serving profiles", "listen", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("debug listener", "err", err)
 	}
 }
