@@ -56,6 +56,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Get("/readyz", s.handleReadyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
 	r.Get("/ca/{file}", s.handleCACertificateFile)
+	r.Get("/openapi.yaml", handleOpenAPI)
 
 	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
 	issuers := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory}
