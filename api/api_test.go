@@ -42,6 +42,7 @@ type env struct {
 	db                      *postgres.DB
 	dbURL                   string
 	ca                      *ca.Authority
+	handler                 http.Handler
 	admin, factory, auditor string
 }
 
@@ -62,9 +63,10 @@ func newEnv(t *testing.T) *env {
 	if _, _, err := auth.Init(ctx, ca.InitRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry()}))
+	h := api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry()})
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth}
+	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h}
 	e.admin = e.token("admin", imprint.RoleAdmin)
 	e.factory = e.token("line-1", imprint.RoleFactory)
 	e.auditor = e.token("audit", imprint.RoleAuditor)

@@ -91,6 +91,7 @@ func TestBadInputIsRefusedAndNothingIsStored(t *testing.T) {
 		{"empty body", "/v1/certificates", "", 400, "invalid", "empty"},
 		{"body over 1 MiB", "/v1/certificates", big, 413, "too_large", "1048576"},
 		{"batch over 1000", "/v1/certificates/batch", map[string]any{"csrs": tooMany}, 400, "invalid", "at most 1000"},
+		{"batch from an unknown CA", "/v1/certificates/batch", map[string]any{"csrs": []string{csrPEM(t, p256(t), "d")}, "caId": strings.Repeat("cd", 32)}, 404, "not_found", "CA"},
 		{"empty batch", "/v1/certificates/batch", map[string]any{"csrs": []string{}}, 400, "invalid", "at least one"},
 		{"unknown key type", "/v1/keys-and-certificate", map[string]string{"commonName": "d", "keyType": "DSA-1024"}, 400, "invalid", "keyType"},
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/pem"
 	"net/http"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type caJSON struct {
 	CreatedAt      time.Time                `json:"createdAt"`
 }
 
-func (s *server) caOf(c *imprint.CA) caJSON {
+func caOf(c *imprint.CA) caJSON {
 	j := caJSON{CAID: c.ID, Name: c.Name, Role: string(c.Role), ParentID: c.ParentID, Status: string(c.Status),
 		Subject: c.Subject, Serial: c.Serial, KeyAlgorithm: string(c.KeyAlgorithm), NotBefore: c.NotBefore.UTC(),
 		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC()}
@@ -36,10 +37,7 @@ func (s *server) caOf(c *imprint.CA) caJSON {
 		p := c.Profile
 		j.Profile = &p
 	}
-	if pemBytes, err := s.ca.ChainPEM(c.ID); err == nil {
-		j.CertificatePEM, _, _ = strings.Cut(string(pemBytes), "-----END CERTIFICATE-----")
-		j.CertificatePEM += "-----END CERTIFICATE-----\n"
-	}
+	j.CertificatePEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
 	return j
 }
 
@@ -50,7 +48,7 @@ func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
 		CAs []caJSON `json:"cas"`
 	}{CAs: make([]caJSON, len(cas))}
 	for i, c := range cas {
-		out.CAs[i] = s.caOf(c)
+		out.CAs[i] = caOf(c)
 	}
 	encode(w, http.StatusOK, out)
 }
@@ -70,7 +68,7 @@ func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, s.caOf(c))
+	encode(w, http.StatusOK, caOf(c))
 }
 
 // handleCAChain: GET /v1/cas/{id}/chain, the PEM certificates from the CA up
@@ -144,5 +142,5 @@ func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	encode(w, http.StatusCreated, s.caOf(c))
+	encode(w, http.StatusCreated, caOf(c))
 }

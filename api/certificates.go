@@ -27,6 +27,7 @@ type Authority interface {
 	CA(id string) (*imprint.CA, error)
 	ChainPEM(id string) ([]byte, error)
 	CreateIssuingCA(ctx context.Context, req ca.CreateCARequest) (*imprint.CA, error)
+	CanIssue(caID string) error
 	Ready() error
 }
 
@@ -195,6 +196,9 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := decode[batchRequest](body)
+	if err == nil {
+		err = s.ca.CanIssue(req.CAID) // a CA that cannot issue fails the request, not each item
+	}
 	if err != nil {
 		s.abandon(w, r, idem, err)
 		return

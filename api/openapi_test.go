@@ -1,12 +1,11 @@
-package api
+package api_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -14,16 +13,14 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/ca"
 )
 
 // TestOpenAPIOperations checks that openapi.yaml describes every operation
 // the router serves, and nothing else.
 func TestOpenAPIOperations(t *testing.T) {
-	spec := mustReadSpecOperations(t, openAPISpec)
+	spec := mustReadSpecOperations(t, mustSpec(t))
 	served := mustServedOperations(t, mustProbeHandler(t, nil))
 	for _, op := range served {
 		if _, ok := spec[op]; !ok {
@@ -44,7 +41,7 @@ func TestOpenAPIServed(t *testing.T) {
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/yaml" {
 		t.Errorf("GET /openapi.yaml = %d %q, want 200 \"application/yaml\"", rec.Code, rec.Header().Get("Content-Type"))
 	}
-	if !bytes.Equal(rec.Body.Bytes(), openAPISpec) {
+	if !bytes.Equal(rec.Body.Bytes(), mustSpec(t)) {
 		t.Errorf("GET /openapi.yaml body differs from openapi.yaml")
 	}
 }
@@ -56,7 +53,7 @@ func TestOpenAPIServed(t *testing.T) {
 // status but 401 and 403; the probe requests are empty or name malformed
 // IDs, so handlers refuse them before they could answer 403 themselves).
 func TestOpenAPIRoles(t *testing.T) {
-	spec := mustReadSpecOperations(t, openAPISpec)
+	spec := mustReadSpecOperations(t, mustSpec(t))
 	bearers := map[imprint.Role]string{}
 	h := mustProbeHandler(t, bearers)
 	for _, op := range mustServedOperations(t, h) {
@@ -264,24 +261,15 @@ func mustServedOperations(tb testing.TB, h http.Handler) []string {
 	return ops
 }
 
-// mustProbeHandler returns the API on a store that knows one token per role,
-// whose bearer strings it puts in bearers (if not nil), and that fails
-// everything else as unavailable, and on a CA that holds nothing.
-func mustProbeHandler(tb testing.TB, bearers map[imprint.Role]string) http.Handler {
-	tb.Helper()
-	store := probeStore{tokens: map[string]*imprint.Token{}}
-	for _, role := range []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor} {
-		tok, bearer, err := imprint.NewToken("probe-"+string(role), role)
-		if err != nil {
-			tb.Fatalf("NewToken(%s) error = %v", role, err)
-		}
-		store.tokens[tok.ID] = tok
-		if bearers != nil {
-			bearers[role] = bearer
-		}
+// mustProbeHandler returns the API on a fresh database and CA, with one token
+// per role, whose bearer strings it puts in bearers (if not nil).
+func mustProbeHandler(t *testing.T, bearers map[imprint.Role]string) http.Handler {
+	t.Helper()
+	e := newEnv(t)
+	if bearers != nil {
+		bearers[imprint.RoleAdmin], bearers[imprint.RoleFactory], bearers[imprint.RoleAuditor] = e.admin, e.factory, e.auditor
 	}
-	return NewHandler(Deps{Log: slog.New(slog.DiscardHandler), CA: probeAuthority{}, Store: store,
-		Registry: prometheus.NewRegistry()})
+	return e.handler
 }
 
 var pathParamRE = regexp.MustCompile(`\{[^}]+\}`)
@@ -298,52 +286,11 @@ func probe(h http.Handler, method, path, bearer string) int {
 	return rec.Code
 }
 
-var errProbe = imprint.Errorf(imprint.Unavailable, "the probe store holds nothing")
-
-// probeStore knows a few tokens; everything else is unavailable.
-type probeStore struct{ tokens map[string]*imprint.Token }
-
-func (s probeStore) Token(_ context.Context, id string) (*imprint.Token, error) {
-	if t, ok := s.tokens[id]; ok {
-		return t, nil
+func mustSpec(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return nil, imprint.Errorf(imprint.NotFound, "token %s not found", id)
+	return b
 }
-
-func (probeStore) Ping(context.Context) error { return errProbe }
-
-func (probeStore) CreateCertificates(context.Context, []imprint.Certificate, imprint.Actor, *imprint.IdempotentResponse) error {
-	return errProbe
-}
-
-func (probeStore) Certificate(context.Context, string) (*imprint.Certificate, error) {
-	return nil, errProbe
-}
-
-func (probeStore) Certificates(context.Context, imprint.CertificateFilter) ([]imprint.Certificate, string, error) {
-	return nil, "", errProbe
-}
-
-func (probeStore) ClaimIdempotencyKey(context.Context, string, []byte, []byte) (*imprint.IdempotentRecord, error) {
-	return nil, errProbe
-}
-
-func (probeStore) ReleaseIdempotencyKey(context.Context, string, []byte) error { return errProbe }
-
-// probeAuthority is a CA that holds no CAs.
-type probeAuthority struct{}
-
-func (probeAuthority) Issue(context.Context, ca.IssueRequest) (*ca.Issued, error) {
-	return nil, errProbe
-}
-func (probeAuthority) CAs() []*imprint.CA { return nil }
-func (probeAuthority) CA(id string) (*imprint.CA, error) {
-	return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", id)
-}
-func (probeAuthority) ChainPEM(id string) ([]byte, error) {
-	return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", id)
-}
-func (probeAuthority) CreateIssuingCA(context.Context, ca.CreateCARequest) (*imprint.CA, error) {
-	return nil, errProbe
-}
-func (probeAuthority) Ready() error { return errProbe }

@@ -128,6 +128,14 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	}, nil
 }
 
+// CanIssue returns nil if the CA with the given ID ("" for the default) can
+// issue device certificates now, and otherwise the error Issue would return:
+// NotFound, Invalid for the root, Conflict for an inactive CA.
+func (a *Authority) CanIssue(caID string) error {
+	_, err := a.issuer(caID)
+	return err
+}
+
 func (a *Authority) issuer(caID string) (*issuer, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
