@@ -59,7 +59,7 @@ func (e *Error) Error() string {
 		s = e.Op + ": "
 	}
 	switch {
-	case e.Message != "" && e.Err != nil:
+	case e.Message != "" && e.Err != nil && e.Err.Error() != e.Message:
 		s += e.Message + ": " + e.Err.Error()
 	case e.Message != "":
 		s += e.Message
