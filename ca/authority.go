@@ -120,7 +120,15 @@ func (a *Authority) Reload(ctx context.Context) error {
 			continue
 		}
 		if old, ok := a.issuers[c.ID]; ok {
-			old.ca = c // the status or profile may have changed
+			// The status or profile may have changed. Replace the issuer
+			// rather than change it: Issue reads it without the lock.
+			cnRE, err := c.Profile.CommonNameRegexp()
+			if err != nil {
+				return fmt.Errorf("issuing CA %s (%s): %w", c.Name, c.ID, err)
+			}
+			upd := *old
+			upd.ca, upd.cnRE = c, cnRE
+			a.issuers[c.ID] = &upd
 			continue
 		}
 	}

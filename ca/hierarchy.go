@@ -145,7 +145,7 @@ func (a *Authority) createCA(ctx context.Context, name string, role imprint.CARo
 	kt, _ := KeyTypeOf(key.Public())
 	c := &imprint.CA{
 		ID: id, Name: name, Role: role, Status: imprint.CAActive, Subject: cert.Subject.String(),
-		CommonName: cert.Subject.CommonName, Serial: hex.EncodeToString(cert.SerialNumber.Bytes()),
+		CommonName: cert.Subject.CommonName, Serial: cert.SerialNumber.Text(16),
 		KeyAlgorithm: kt, KeyURI: uri, DER: der, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter,
 		Profile: profile,
 	}
