@@ -104,9 +104,18 @@ func (c *Client) post(ctx context.Context, path string, in any, idempotencyKey s
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(body))
+	data, err := c.postRaw(ctx, path, body, idempotencyKey)
 	if err != nil {
 		return err
+	}
+	return json.Unmarshal(data, out)
+}
+
+// postRaw sends a JSON body and returns the body of a successful answer.
+func (c *Client) postRaw(ctx context.Context, path string, body []byte, idempotencyKey string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -115,21 +124,21 @@ func (c *Client) post(ctx context.Context, path string, in any, idempotencyKey s
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		json.Unmarshal(data, &e)
-		return &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		return nil, &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
-	return json.Unmarshal(data, out)
+	return data, nil
 }
 
 // NewCSR returns a PEM certificate request for commonName signed by key.

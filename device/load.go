@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -70,9 +71,13 @@ func RunIssueLoad(ctx context.Context, c *Client, csrs [][]byte, o LoadOptions) 
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
-	var chunks [][][]byte
+	// Request bodies are encoded before the clock starts, so that the
+	// client spends its share of the machine on HTTP, not on JSON.
+	var chunks []chunk
 	for i := 0; i < len(csrs); i += o.Batch {
-		chunks = append(chunks, csrs[i:min(i+o.Batch, len(csrs))])
+		c := chunk{csrs: len(csrs[i:min(i+o.Batch, len(csrs))])}
+		c.body = encodeChunk(csrs[i:i+c.csrs], o)
+		chunks = append(chunks, c)
 	}
 	var (
 		next      atomic.Int64
@@ -112,16 +117,41 @@ func RunIssueLoad(ctx context.Context, c *Client, csrs [][]byte, o LoadOptions) 
 	return res
 }
 
-func issueChunk(ctx context.Context, c *Client, chunk [][]byte, o LoadOptions) (ok, bad int, err error) {
+// chunk is one request of a load run.
+type chunk struct {
+	body []byte
+	csrs int
+}
+
+func encodeChunk(csrs [][]byte, o LoadOptions) []byte {
 	if o.Batch == 1 {
-		if _, err := c.Issue(ctx, chunk[0], o.CAID, ""); err != nil {
+		b, _ := json.Marshal(map[string]string{"csr": string(csrs[0]), "caId": o.CAID})
+		return b
+	}
+	list := make([]string, len(csrs))
+	for i, c := range csrs {
+		list[i] = string(c)
+	}
+	b, _ := json.Marshal(map[string]any{"csrs": list, "caId": o.CAID})
+	return b
+}
+
+// issueChunk sends one request. A single issue is counted by its 201 alone;
+// a batch's answer is decoded for its counts.
+func issueChunk(ctx context.Context, c *Client, ch chunk, o LoadOptions) (ok, bad int, err error) {
+	if o.Batch == 1 {
+		if _, err := c.postRaw(ctx, "/v1/certificates", ch.body, ""); err != nil {
 			return 0, 1, err
 		}
 		return 1, 0, nil
 	}
-	r, err := c.IssueBatch(ctx, chunk, o.CAID)
+	data, err := c.postRaw(ctx, "/v1/certificates/batch", ch.body, "")
 	if err != nil {
-		return 0, len(chunk), err
+		return 0, ch.csrs, err
+	}
+	var r BatchResult
+	if err := json.Unmarshal(data, &r); err != nil {
+		return 0, ch.csrs, err
 	}
 	if r.Failed > 0 {
 		for _, it := range r.Results {

@@ -57,7 +57,7 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
 		return nil, &imprint.Error{Kind: imprint.Unavailable, Message: "database unreachable", Err: err}
 	}
 	db := &DB{pool: pool, log: log}
-	db.writer = newCertWriter(db, 3)
+	db.writer = newCertWriter(db, 1)
 	return db, nil
 }
 

@@ -395,3 +395,34 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 		t.Errorf("Open() of an unreachable server: kind = %v (%v), want Unavailable", imprint.ErrorKind(err), err)
 	}
 }
+
+// TestBothWritePaths records a small group (one INSERT of arrays) and a large
+// one (COPY), with SANs that need quoting, and reads them back unchanged.
+func TestBothWritePaths(t *testing.T) {
+	db := pgtest.Open(t)
+	ca := mustCA(t, db)
+	odd := []string{`uri:urn:x:"quoted"`, `dns:back\slash.example`, "email:a,b@example.com", "uri:urn:{braces}", "dns:"}
+	for _, n := range []int{3, 300} {
+		batch := make([]imprint.Certificate, n)
+		for i := range batch {
+			batch[i] = newCert(ca.ID, fmt.Sprintf("p%d-%d", n, i))
+			batch[i].SANs = odd
+		}
+		batch[0].SANs = nil
+		if err := db.CreateCertificates(ctx, batch, imprint.Actor{Name: "n", Role: imprint.RoleAdmin}, nil); err != nil {
+			t.Fatalf("%d rows: %v", n, err)
+		}
+		for _, want := range []imprint.Certificate{batch[0], batch[n-1]} {
+			got, err := db.Certificate(ctx, want.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got.SANs) != fmt.Sprint(want.SANs) && !(len(want.SANs) == 0 && len(got.SANs) == 0) {
+				t.Errorf("%d rows: SANs = %q, want %q", n, got.SANs, want.SANs)
+			}
+		}
+	}
+	if n := count(t, db, `SELECT count(*) FROM audit_events WHERE type = 'certificate.issued' AND actor_token IS NULL`); n != 303 {
+		t.Errorf("issue events without a token = %d, want 303", n)
+	}
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -124,11 +126,17 @@ func (w *certWriter) commit(group []*writeUnit) {
 func (w *certWriter) flush(group []*writeUnit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
+	certs := flatten(group)
+	if len(certs) <= maxInsertRows && !hasIdempotent(group) {
+		// The common case of a few certificates from concurrent requests:
+		// one statement, its own transaction, one round trip.
+		return mapError(insertCertificates(ctx, w.db.pool, certs))
+	}
 	return w.db.inTx(ctx, func(tx pgx.Tx) error {
-		if err := copyCertificates(ctx, tx, group); err != nil {
+		if err := copyCertificates(ctx, tx, certs); err != nil {
 			return err
 		}
-		if err := copyIssueEvents(ctx, tx, group); err != nil {
+		if err := copyIssueEvents(ctx, tx, certs); err != nil {
 			return err
 		}
 		for _, u := range group {
@@ -143,11 +151,91 @@ func (w *certWriter) flush(group []*writeUnit) error {
 	})
 }
 
+func hasIdempotent(group []*writeUnit) bool {
+	for _, u := range group {
+		if u.idem != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// maxInsertRows is the largest group written with one INSERT of arrays; larger
+// ones go through COPY, which is faster per row but costs more round trips.
+const maxInsertRows = 64
+
+// insertCertificates records certs and their audit events in one statement.
+func insertCertificates(ctx context.Context, db *pgxpool.Pool, certs []actedCert) error {
+	n := len(certs)
+	var (
+		ids, serials, caIDs, subjects, cns, keyAlgs, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		sans                                                  = make([]string, n) // text[] literals: Postgres has no arrays of arrays of varying length
+		notBefore, notAfter, created                          = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		ders                                                  = make([][]byte, n)
+		tokens, names, roles, data                            = make([]*string, n), make([]string, n), make([]string, n), make([]string, n)
+	)
+	for i, ac := range certs {
+		c, a := ac.cert, ac.actor
+		ids[i], serials[i], caIDs[i], subjects[i], cns[i] = c.ID, c.Serial, c.CAID, c.Subject, c.CommonName
+		keyAlgs[i], statuses[i], ders[i] = string(c.KeyAlgorithm), string(c.Status), c.DER
+		notBefore[i], notAfter[i], created[i] = c.NotBefore, c.NotAfter, c.CreatedAt
+		sans[i] = textArrayLiteral(c.SANs)
+		if a.TokenID != "" {
+			tokens[i] = &ac.actor.TokenID
+		}
+		names[i], roles[i] = a.Name, string(a.Role)
+		d, err := json.Marshal(issuedEventData{Serial: c.Serial, CAID: c.CAID, CommonName: c.CommonName})
+		if err != nil {
+			return err
+		}
+		data[i] = string(d)
+	}
+	_, err := db.Exec(ctx, `
+		WITH c AS (
+			INSERT INTO certificates (id, serial, ca_id, subject, common_name, sans, key_algorithm,
+			                          not_before, not_after, status, der, created_at, updated_at)
+			SELECT id, serial, ca_id, subject, cn, sans::text[], alg, nb, na, status, der, created, created
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			            $8::timestamptz[], $9::timestamptz[], $10::text[], $11::bytea[], $12::timestamptz[])
+			     AS v(id, serial, ca_id, subject, cn, sans, alg, nb, na, status, der, created)
+		)
+		INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
+		SELECT 'certificate.issued', 'certificate', id, token, name, role, data::jsonb, created
+		FROM unnest($1::text[], $13::text[], $14::text[], $15::text[], $16::text[], $12::timestamptz[])
+		     AS e(id, token, name, role, data, created)`,
+		ids, serials, caIDs, subjects, cns, sans, keyAlgs, notBefore, notAfter, statuses, ders, created,
+		tokens, names, roles, data)
+	if err != nil {
+		return fmt.Errorf("insert %d certificates: %w", n, err)
+	}
+	return nil
+}
+
+// textArrayLiteral encodes ss as a Postgres text[] literal.
+func textArrayLiteral(ss []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, r := range s {
+			if r == '"' || r == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
 var certificateCopyColumns = []string{"id", "serial", "ca_id", "subject", "common_name", "sans",
 	"key_algorithm", "not_before", "not_after", "status", "der", "created_at", "updated_at"}
 
-func copyCertificates(ctx context.Context, tx pgx.Tx, group []*writeUnit) error {
-	certs := flatten(group)
+func copyCertificates(ctx context.Context, tx pgx.Tx, certs []actedCert) error {
 	if len(certs) == 0 {
 		return nil
 	}
@@ -176,8 +264,7 @@ type issuedEventData struct {
 	CommonName string `json:"commonName"`
 }
 
-func copyIssueEvents(ctx context.Context, tx pgx.Tx, group []*writeUnit) error {
-	certs := flatten(group)
+func copyIssueEvents(ctx context.Context, tx pgx.Tx, certs []actedCert) error {
 	if len(certs) == 0 {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,6 +115,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	defer ln.Close()
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = cfg.publicURL(ln.Addr())
+	}
+	if getenv("GOGC") == "" {
+		// The live heap is small and the allocation rate high: trading some
+		// memory for less GC buys about a fifth more certificates per second.
+		debug.SetGCPercent(400)
 	}
 	e, err := openEnv(ctx, cfg, stderr, true)
 	if err != nil {
