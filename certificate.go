@@ -42,6 +42,13 @@ type Certificate struct {
 	DER          []byte
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// StatusChangedAt is when Status last changed.
+	StatusChangedAt time.Time
+	// Revocation is set when Status is REVOKED.
+	Revocation *Revocation
+	// RenewedFrom and SupersededBy link a certificate and its renewal.
+	RenewedFrom  string
+	SupersededBy string
 }
 
 // CertificateFilter selects certificates in a listing. Zero fields do not

@@ -23,3 +23,41 @@ type Event struct {
 	Data         json.RawMessage // a JSON object, or nil
 	CreatedAt    time.Time
 }
+
+// Event types of the certificate lifecycle.
+const (
+	EventCertificateActivated   = "certificate.activated"
+	EventCertificateDeactivated = "certificate.deactivated"
+	EventCertificateRevoked     = "certificate.revoked"
+	EventCertificateRenewed     = "certificate.renewed"
+	EventCAActivated            = "ca.activated"
+	EventCADeactivated          = "ca.deactivated"
+	EventWebhookCreated         = "webhook.created"
+	EventWebhookDeleted         = "webhook.deleted"
+)
+
+// EventTypes lists every event type, for validating subscriptions.
+var EventTypes = []string{
+	EventCertificateIssued, EventCertificateActivated, EventCertificateDeactivated, EventCertificateRevoked,
+	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventTokenCreated,
+	EventWebhookCreated, EventWebhookDeleted,
+}
+
+// EventFilter selects audit events. Zero fields do not filter.
+type EventFilter struct {
+	Type         string
+	ResourceType string
+	ResourceID   string
+	After        time.Time
+	Before       time.Time
+	Cursor       EventCursor // events after this position
+	Limit        int
+}
+
+// EventCursor is a position in the audit log read as an outbox: events come
+// in (transaction, id) order, and only from transactions older than every
+// running one, so that none committed late is ever passed over.
+type EventCursor struct {
+	TxID uint64
+	ID   int64
+}

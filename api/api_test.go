@@ -19,7 +19,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -63,7 +65,35 @@ func newEnv(t *testing.T) *env {
 	if _, _, err := auth.Init(ctx, ca.InitRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry()})
+	bg, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	secrets, err := api.NewSecretBox(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	crls := ca.NewCRLPublisher(auth, db, ca.CRLOptions{}, log)
+	ocsp := ca.NewOCSPResponder(auth, db, ca.OCSPOptions{}, log)
+	hub := api.NewEventHub(db, log)
+	webhooks := api.NewDispatcher(db, secrets, nil, log)
+	jobs := api.NewRevocations(bg, db, log)
+	listening := make(chan struct{})
+	var once sync.Once
+	go db.Listen(bg, func(channel, payload string) {
+		if payload == "" {
+			once.Do(func() { close(listening) })
+		}
+		crls.Notify(channel, payload)
+		ocsp.Notify(channel, payload)
+		webhooks.Notify(channel, payload)
+	}, imprint.ChannelRevocations, imprint.ChannelCRLs)
+	<-listening
+	go crls.Run(bg)
+	go hub.Run(bg)
+	go webhooks.Run(bg)
+	go jobs.Run(bg)
+	h := api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
+		CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, WebhookAllowHTTP: true,
+		OCSPMaxAge: time.Minute})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h}

@@ -28,6 +28,7 @@ type Authority interface {
 	ChainPEM(id string) ([]byte, error)
 	CreateIssuingCA(ctx context.Context, req ca.CreateCARequest) (*imprint.CA, error)
 	CanIssue(caID string) error
+	Reload(ctx context.Context) error
 	Ready() error
 }
 
@@ -336,19 +337,30 @@ func (s *server) issueWithNewKey(ctx context.Context, req keysRequest) (*ca.Issu
 
 // certificateJSON is a certificate as the API shows it.
 type certificateJSON struct {
-	CertificateID  string    `json:"certificateId"`
-	Serial         string    `json:"serial"`
-	CAID           string    `json:"caId"`
-	Status         string    `json:"status"`
-	Subject        string    `json:"subject"`
-	CommonName     string    `json:"commonName"`
-	SANs           []string  `json:"sans"`
-	KeyAlgorithm   string    `json:"keyAlgorithm"`
-	NotBefore      time.Time `json:"notBefore"`
-	NotAfter       time.Time `json:"notAfter"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
-	CertificatePEM string    `json:"certificatePem,omitempty"`
+	CertificateID string    `json:"certificateId"`
+	Serial        string    `json:"serial"`
+	CAID          string    `json:"caId"`
+	Status        string    `json:"status"`
+	Subject       string    `json:"subject"`
+	CommonName    string    `json:"commonName"`
+	SANs          []string  `json:"sans"`
+	KeyAlgorithm  string    `json:"keyAlgorithm"`
+	NotBefore     time.Time `json:"notBefore"`
+	NotAfter      time.Time `json:"notAfter"`
+	CreatedAt     time.Time `json:"createdAt"`
+	UpdatedAt     time.Time `json:"updatedAt"`
+	// StatusChangedAt is when the status last changed.
+	StatusChangedAt time.Time       `json:"statusChangedAt"`
+	Revocation      *revocationJSON `json:"revocation,omitempty"`
+	RenewedFrom     string          `json:"renewedFrom,omitempty"`
+	SupersededBy    string          `json:"supersededBy,omitempty"`
+	CertificatePEM  string          `json:"certificatePem,omitempty"`
+}
+
+type revocationJSON struct {
+	RevokedAt time.Time `json:"revokedAt"`
+	Reason    string    `json:"reason"`
+	RevokedBy string    `json:"revokedBy"`
 }
 
 func certificateOf(c *imprint.Certificate) certificateJSON {
@@ -357,6 +369,10 @@ func certificateOf(c *imprint.Certificate) certificateJSON {
 		NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
 	if j.SANs == nil {
 		j.SANs = []string{}
+	}
+	j.StatusChangedAt, j.RenewedFrom, j.SupersededBy = c.StatusChangedAt.UTC(), c.RenewedFrom, c.SupersededBy
+	if c.Revocation != nil {
+		j.Revocation = &revocationJSON{RevokedAt: c.Revocation.At.UTC(), Reason: c.Revocation.Reason.String(), RevokedBy: c.Revocation.By}
 	}
 	if c.DER != nil {
 		j.CertificatePEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))

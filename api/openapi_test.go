@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -277,7 +279,10 @@ var pathParamRE = regexp.MustCompile(`\{[^}]+\}`)
 // probe sends an empty request to the route pattern path, its parameters
 // filled with a malformed ID, and returns the status of the answer.
 func probe(h http.Handler, method, path, bearer string) int {
-	req := httptest.NewRequest(method, pathParamRE.ReplaceAllString(path, "x"), nil)
+	// Long-lived answers (the event stream) end with the request's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, method, pathParamRE.ReplaceAllString(path, "x"), nil)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}

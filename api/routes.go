@@ -16,27 +16,50 @@ import (
 	"github.com/imprint-iot/imprint"
 )
 
-// Deps are what the API is built from. All are required.
+// Deps are what the API is built from. All are required but the durations.
 type Deps struct {
 	Log      *slog.Logger
 	CA       Authority
 	Store    Store
 	Registry *prometheus.Registry // the API registers its metrics here and serves it at /metrics
+	CRLs     CRLSource
+	OCSP     OCSPResponder
+	Jobs     JobRunner
+	Events   *EventHub
+	Secrets  *SecretBox // seals webhook secrets
+	// RenewalGrace is how long a renewed certificate stays valid (0: it is
+	// revoked as superseded at once).
+	RenewalGrace time.Duration
+	// OCSPMaxAge is the Cache-Control max-age of OCSP answers to GET.
+	OCSPMaxAge time.Duration
+	// WebhookAllowHTTP lets webhooks use plain http URLs.
+	WebhookAllowHTTP bool
 }
 
 // Store is what the API needs from the database.
 type Store interface {
 	TokenStore
 	CertificateStore
+	LifecycleStore
+	EventStore
+	WebhookStore
 	Ping(ctx context.Context) error
 }
 
 type server struct {
-	log     *slog.Logger
-	ca      Authority
-	store   Store
-	auth    *authenticator
-	metrics *metrics
+	log          *slog.Logger
+	ca           Authority
+	store        Store
+	auth         *authenticator
+	metrics      *metrics
+	crls         CRLSource
+	ocsp         OCSPResponder
+	jobs         JobRunner
+	events       *EventHub
+	secrets      *SecretBox
+	renewalGrace time.Duration
+	ocspMaxAge   time.Duration
+	webhookHTTP  bool
 }
 
 // RequestTimeout bounds every request but the event stream.
@@ -45,39 +68,64 @@ const RequestTimeout = 60 * time.Second
 // NewHandler returns the HTTP handler of the whole API.
 func NewHandler(d Deps) http.Handler {
 	s := &server{
-		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store),
-		metrics: newMetrics(d.Registry),
+		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store), metrics: newMetrics(d.Registry),
+		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
+		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, s.recoverPanics,
-		s.metrics.observe, middleware.Timeout(RequestTimeout))
-
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-	r.Get("/ca/{file}", s.handleCACertificateFile)
-	r.Get("/openapi.yaml", handleOpenAPI)
+	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, s.recoverPanics, s.metrics.observe)
 
 	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
+	readers := []imprint.Role{imprint.RoleAdmin, imprint.RoleAuditor}
 	issuers := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory}
+	r.Group(func(r chi.Router) {
+		r.Use(middleware.Timeout(RequestTimeout))
+		r.Get("/healthz", s.handleHealthz)
+		r.Get("/readyz", s.handleReadyz)
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+		r.Get("/ca/{file}", s.handleCACertificateFile)
+		r.Get("/openapi.yaml", handleOpenAPI)
+		r.Get("/crl/{file}", s.handleCRL)
+		r.Get("/crl/{id}/{file}", s.handleCRL)
+		r.Post("/ocsp/{id}", s.handleOCSPPost)
+		r.Get("/ocsp/{id}/*", s.handleOCSPGet)
+	})
 	r.Route("/v1", func(r chi.Router) {
+		r.With(s.requireRole(readers...)).Get("/events/stream", s.handleEventStream) // long-lived: no timeout
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireRole(issuers...))
-			r.Post("/certificates", s.handleIssue)
-			r.Post("/certificates/batch", s.handleIssueBatch)
-			r.Post("/keys-and-certificate", s.handleKeysAndCertificate)
-		})
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireRole(all...))
-			r.Get("/certificates", s.handleListCertificates)
-			r.Get("/certificates/{id}", s.handleGetCertificate)
-			r.Get("/cas", s.handleListCAs)
-			r.Get("/cas/{id}", s.handleGetCA)
-			r.Get("/cas/{id}/chain", s.handleCAChain)
-		})
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireRole(imprint.RoleAdmin))
-			r.Post("/cas", s.handleCreateCA)
+			r.Use(middleware.Timeout(RequestTimeout))
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireRole(issuers...))
+				r.Post("/certificates", s.handleIssue)
+				r.Post("/certificates/batch", s.handleIssueBatch)
+				r.Post("/keys-and-certificate", s.handleKeysAndCertificate)
+				r.Post("/certificates/{id}/renew", s.handleRenew)
+			})
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireRole(all...))
+				r.Get("/certificates", s.handleListCertificates)
+				r.Get("/certificates/{id}", s.handleGetCertificate)
+				r.Get("/cas", s.handleListCAs)
+				r.Get("/cas/{id}", s.handleGetCA)
+				r.Get("/cas/{id}/chain", s.handleCAChain)
+			})
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireRole(readers...))
+				r.Get("/events", s.handleListEvents)
+				r.Get("/revocation-jobs/{id}", s.handleGetJob)
+				r.Get("/webhooks", s.handleListWebhooks)
+				r.Get("/webhooks/{id}/deliveries", s.handleListDeliveries)
+			})
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireRole(imprint.RoleAdmin))
+				r.Post("/cas", s.handleCreateCA)
+				r.Patch("/cas/{id}", s.handleSetCAStatus)
+				r.Patch("/certificates/{id}", s.handleSetStatus)
+				r.Post("/certificates/{id}/revoke", s.handleRevoke)
+				r.Post("/certificates/revoke", s.handleBulkRevoke)
+				r.Post("/webhooks", s.handleCreateWebhook)
+				r.Delete("/webhooks/{id}", s.handleDeleteWebhook)
+			})
 		})
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

@@ -69,7 +69,7 @@ type issuer struct {
 }
 
 type issuerURLs struct {
-	crl, ocsp, caIssuer string
+	crl, deltaCRL, ocsp, caIssuer string
 }
 
 // New returns an authority with every CA of the store loaded. A store with no
@@ -205,6 +205,7 @@ func (a *Authority) loadIssuer(c *imprint.CA) (*issuer, error) {
 		auth: auth, cnRE: cnRE,
 		urls: issuerURLs{
 			crl:      a.publicURL + "/crl/" + c.ID + ".crl",
+			deltaCRL: a.publicURL + "/crl/" + c.ID + "/delta.crl",
 			ocsp:     a.publicURL + "/ocsp/" + c.ID,
 			caIssuer: a.publicURL + "/ca/" + c.ID + ".crt",
 		},

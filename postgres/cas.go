@@ -82,3 +82,41 @@ func scanCA(row pgx.Row) (*imprint.CA, error) {
 	}
 	return &ca, nil
 }
+
+// SetCAStatus activates or deactivates a CA, with its audit event, and
+// returns it. An INACTIVE CA issues nothing. Returns NotFound, and Invalid for
+// another status.
+func (db *DB) SetCAStatus(ctx context.Context, id string, status imprint.CAStatus, actor imprint.Actor) (*imprint.CA, error) {
+	if status != imprint.CAActive && status != imprint.CAInactive {
+		return nil, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE")
+	}
+	var out *imprint.CA
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		c, err := scanCA(tx.QueryRow(ctx, `SELECT `+caColumns+` FROM cas WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			if err == pgx.ErrNoRows {
+				return imprint.Errorf(imprint.NotFound, "CA %s not found", id)
+			}
+			return err
+		}
+		out = c
+		if c.Status == status {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE cas SET status = $2, status_changed_at = now(), updated_at = now()
+			WHERE id = $1`, id, string(status)); err != nil {
+			return err
+		}
+		typ := imprint.EventCAActivated
+		if status == imprint.CAInactive {
+			typ = imprint.EventCADeactivated
+		}
+		c.Status = status
+		if err := insertEvent(ctx, tx, typ, "ca", id, actor, map[string]string{"name": c.Name}); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, imprint.ChannelCAs, id)
+		return err
+	})
+	return out, err
+}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -160,12 +160,17 @@ func hasIdempotent(group []*writeUnit) bool {
 	return false
 }
 
+// execer is a pool, a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // maxInsertRows is the largest group written with one INSERT of arrays; larger
 // ones go through COPY, which is faster per row but costs more round trips.
 const maxInsertRows = 64
 
 // insertCertificates records certs and their audit events in one statement.
-func insertCertificates(ctx context.Context, db *pgxpool.Pool, certs []actedCert) error {
+func insertCertificates(ctx context.Context, db execer, certs []actedCert) error {
 	n := len(certs)
 	var (
 		ids, serials, caIDs, subjects, cns, keyAlgs, statuses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)

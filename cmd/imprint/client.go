@@ -133,3 +133,38 @@ func runBenchIssue(ctx context.Context, args []string, getenv func(string) strin
 	}
 	return nil
 }
+
+func runBenchOCSP(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench ocsp", flag.ContinueOnError)
+	cf := addClientFlags(fs, getenv)
+	count := fs.Int("count", 100000, "OCSP requests to send")
+	conc := fs.Int("concurrency", 16, "requests in flight")
+	certs := fs.Int("certificates", 1000, "certificates to issue and ask about, in turn")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *count < 1 || *conc < 1 || *certs < 1 || *certs > 1000 {
+		return errors.New("--count and --concurrency must be positive, --certificates from 1 to 1000")
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "issuing %d certificates to ask about...\n", *certs)
+	targets, err := device.PrepareOCSPTargets(ctx, c, *certs)
+	if err != nil {
+		return err
+	}
+	res, err := device.RunOCSPLoad(ctx, c.BaseURL, targets, *count, *conc)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "answered %d, failed %d in %s (concurrency %d, GET, no nonce)\n", res.Issued, res.Failed,
+		res.Elapsed.Round(time.Millisecond), *conc)
+	fmt.Fprintf(stdout, "throughput  %.0f responses/s\nlatency     p50 %s  p95 %s  p99 %s\n", res.PerSecond,
+		res.P50.Round(10*time.Microsecond), res.P95.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond))
+	if res.FirstError != nil {
+		return fmt.Errorf("first error: %w", res.FirstError)
+	}
+	return nil
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // config is the server's configuration. Each field comes from a flag, else
@@ -29,6 +30,13 @@ type config struct {
 	LogLevel       string // IMPRINT_LOG_LEVEL
 	LogFormat      string // IMPRINT_LOG_FORMAT
 	DebugListen    string // IMPRINT_DEBUG_LISTEN
+
+	CRLValidity      time.Duration // IMPRINT_CRL_VALIDITY
+	CRLRebuild       time.Duration // IMPRINT_CRL_REBUILD
+	OCSPValidity     time.Duration // IMPRINT_OCSP_VALIDITY
+	OCSPMaxAge       time.Duration // IMPRINT_OCSP_MAX_AGE
+	RenewalGrace     time.Duration // IMPRINT_RENEWAL_GRACE
+	WebhookAllowHTTP bool          // IMPRINT_WEBHOOK_ALLOW_HTTP
 }
 
 // serverFlags registers the server's configuration on fs, with defaults from
@@ -52,6 +60,19 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.LogLevel, "log-level", "IMPRINT_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
+	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		if v, err := time.ParseDuration(getenv(env)); err == nil {
+			def = v
+		}
+		fs.DurationVar(p, name, def, help+" ("+env+")")
+	}
+	dur(&c.CRLValidity, "crl-validity", "IMPRINT_CRL_VALIDITY", 24*time.Hour, "time from a CRL's thisUpdate to its nextUpdate")
+	dur(&c.CRLRebuild, "crl-rebuild", "IMPRINT_CRL_REBUILD", 12*time.Hour, "age at which a CRL is rebuilt with no change")
+	dur(&c.OCSPValidity, "ocsp-validity", "IMPRINT_OCSP_VALIDITY", time.Hour, "time from an OCSP response's thisUpdate to its nextUpdate")
+	dur(&c.OCSPMaxAge, "ocsp-max-age", "IMPRINT_OCSP_MAX_AGE", time.Minute, "how long HTTP caches may keep OCSP answers to GET")
+	dur(&c.RenewalGrace, "renewal-grace", "IMPRINT_RENEWAL_GRACE", 0, "how long a renewed certificate stays valid before it is revoked as superseded")
+	allowHTTP := getenv("IMPRINT_WEBHOOK_ALLOW_HTTP") == "true"
+	fs.BoolVar(&c.WebhookAllowHTTP, "webhook-allow-http", allowHTTP, "let webhooks use plain http URLs (IMPRINT_WEBHOOK_ALLOW_HTTP)")
 	return c
 }
 

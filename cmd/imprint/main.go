@@ -52,6 +52,7 @@ Server:
 Clients:
   device enroll --api URL --token T --cn NAME --out DIR   get a device key and certificate
   bench issue --api URL --token T [--count N] [--concurrency C] [--batch B]
+  bench ocsp --api URL --token T [--count N] [--concurrency C] [--certificates K]
 
   version                    print the version
 
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runDeviceEnroll(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "bench" && sub == "issue":
 		return runBenchIssue(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "bench" && sub == "ocsp":
+		return runBenchOCSP(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "version":
 		fmt.Fprintln(stdout, "imprint", version)
 		return nil

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -136,12 +138,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	handler := api.NewHandler(api.Deps{Log: e.log, CA: auth, Store: e.db, Registry: reg})
+	deps, err := e.background(ctx, auth)
+	if err != nil {
+		return err
+	}
+	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
+	handler := api.NewHandler(deps)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      90 * time.Second,
+		WriteTimeout:      90 * time.Second, // the event stream lifts it for itself
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
@@ -239,5 +246,67 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
 	log.Info("serving profiles", "listen", addr)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("debug listener", "err", err)
+	}
+}
+
+// background starts the workers every replica runs (CRL publishing, bulk
+// revocations, webhook deliveries, the event stream, renewal grace) and the
+// notification listener that feeds them, and returns the API's share of them.
+func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, error) {
+	pass, err := e.cfg.passphrase(e.log)
+	if err != nil {
+		return api.Deps{}, err
+	}
+	key, err := hkdf.Key(sha256.New, pass, nil, "imprint webhook secrets", 32)
+	if err != nil {
+		return api.Deps{}, err
+	}
+	secrets, err := api.NewSecretBox(key)
+	if err != nil {
+		return api.Deps{}, err
+	}
+	crls := ca.NewCRLPublisher(auth, e.db, ca.CRLOptions{Validity: e.cfg.CRLValidity, RebuildAfter: e.cfg.CRLRebuild}, e.log)
+	ocsp := ca.NewOCSPResponder(auth, e.db, ca.OCSPOptions{Validity: e.cfg.OCSPValidity}, e.log)
+	hub := api.NewEventHub(e.db, e.log)
+	webhooks := api.NewDispatcher(e.db, secrets, nil, e.log)
+	jobs := api.NewRevocations(ctx, e.db, e.log)
+	go e.db.Listen(ctx, func(channel, payload string) {
+		switch channel {
+		case imprint.ChannelRevocations:
+			crls.Notify(channel, payload)
+			ocsp.Notify(channel, payload)
+			webhooks.Notify(channel, payload)
+		case imprint.ChannelCRLs:
+			crls.Notify(channel, payload)
+		case imprint.ChannelCAs:
+			if err := auth.Reload(ctx); err != nil {
+				e.log.Error("reload CAs", "err", err)
+			}
+		}
+	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs)
+	go crls.Run(ctx)
+	go hub.Run(ctx)
+	go webhooks.Run(ctx)
+	go jobs.Run(ctx)
+	go e.revokeSuperseded(ctx)
+	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets,
+		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP}, nil
+}
+
+// revokeSuperseded revokes renewed certificates whose grace has passed.
+func (e *env) revokeSuperseded(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := e.db.RevokeSuperseded(ctx, 1000); err != nil && ctx.Err() == nil {
+			e.log.Warn("revoke superseded certificates", "err", err)
+		} else if n > 0 {
+			e.log.Info("revoked superseded certificates", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+)
+
+// LifecycleStore changes certificates' and CAs' standing.
+type LifecycleStore interface {
+	SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error)
+	RevokeCertificate(ctx context.Context, id string, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.Certificate, error)
+	RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration, actor imprint.Actor) (*imprint.Certificate, error)
+	CreateRevocationJob(ctx context.Context, sel imprint.RevocationSelector, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.RevocationJob, error)
+	RunRevocationJob(ctx context.Context, id, owner string, deadline time.Time) (*imprint.RevocationJob, error)
+	RevocationJob(ctx context.Context, id string) (*imprint.RevocationJob, error)
+	SetCAStatus(ctx context.Context, id string, status imprint.CAStatus, actor imprint.Actor) (*imprint.CA, error)
+}
+
+// JobRunner finishes bulk revocations in the background.
+type JobRunner interface {
+	// Owner names this replica as the holder of job leases.
+	Owner() string
+	// Resume works on a job until it is done.
+	Resume(id string)
+}
+
+// BulkRevokeWait is how long a bulk revocation request works before it
+// answers 202 and leaves the rest to the background.
+const BulkRevokeWait = 10 * time.Second
+
+type statusRequest struct {
+	Status imprint.CertificateStatus `json:"status"`
+}
+
+// handleSetStatus: PATCH /v1/certificates/{id}, {status: ACTIVE|INACTIVE}.
+func (s *server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	id, req, ok := decodeWithID[statusRequest](s, w, r, "certificate ID")
+	if !ok {
+		return
+	}
+	c, err := s.store.SetCertificateStatus(r.Context(), id, imprint.CertificateStatus(strings.ToUpper(string(req.Status))),
+		imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.ocsp.Invalidate(c.CAID, c.Serial)
+	encode(w, http.StatusOK, certificateOf(c))
+}
+
+type revokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// handleRevoke: POST /v1/certificates/{id}/revoke, {reason}. When it
+// answers, OCSP on this replica already says revoked.
+func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	id, req, ok := decodeWithID[revokeRequest](s, w, r, "certificate ID")
+	if !ok {
+		return
+	}
+	reason, err := imprint.ParseRevocationReason(req.Reason)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.store.RevokeCertificate(r.Context(), id, reason, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.ocsp.Invalidate(c.CAID, c.Serial)
+	encode(w, http.StatusOK, certificateOf(c))
+}
+
+// decodeWithID reads the {id} path parameter and a JSON body of type T.
+func decodeWithID[T any](s *server, w http.ResponseWriter, r *http.Request, what string) (string, T, bool) {
+	var zero T
+	id, err := normalizeID(what, chi.URLParam(r, "id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", zero, false
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", zero, false
+	}
+	req, err := decode[T](body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", zero, false
+	}
+	return id, req, true
+}
+
+type bulkRevokeRequest struct {
+	CertificateIDs []string  `json:"certificateIds"`
+	CAID           string    `json:"caId"`
+	Serials        []string  `json:"serials"`
+	IssuedAfter    time.Time `json:"issuedAfter"`
+	IssuedBefore   time.Time `json:"issuedBefore"`
+	Reason         string    `json:"reason"`
+}
+
+func (q *bulkRevokeRequest) selector() (imprint.RevocationSelector, error) {
+	sel := imprint.RevocationSelector{IssuedAfter: q.IssuedAfter, IssuedBefore: q.IssuedBefore}
+	for _, id := range q.CertificateIDs {
+		n, err := normalizeID("certificateIds", id)
+		if err != nil {
+			return sel, err
+		}
+		sel.IDs = append(sel.IDs, n)
+	}
+	if q.CAID != "" {
+		n, err := normalizeID("caId", q.CAID)
+		if err != nil {
+			return sel, err
+		}
+		sel.CAID = n
+	}
+	for _, sn := range q.Serials {
+		hexSN := strings.TrimLeft(strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(sn, ":", "")), "0x"), "0")
+		if hexSN == "" || len(hexSN) > 40 || strings.Trim(hexSN, "0123456789abcdef") != "" {
+			return sel, imprint.Errorf(imprint.Invalid, "serials: %q is not a positive hexadecimal serial number", sn)
+		}
+		sel.Serials = append(sel.Serials, hexSN)
+	}
+	return sel, sel.Validate()
+}
+
+// handleBulkRevoke: POST /v1/certificates/revoke. It revokes in bounded
+// transactions: answered 200 with the counts when done within BulkRevokeWait,
+// else 202 with the job, which goes on in the background (GET the job to
+// follow it) and is resumed by another replica if this one dies.
+func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decode[bulkRevokeRequest](body)
+	var sel imprint.RevocationSelector
+	if err == nil {
+		sel, err = req.selector()
+	}
+	var reason imprint.RevocationReason
+	if err == nil {
+		reason, err = imprint.ParseRevocationReason(req.Reason)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	job, err := s.store.CreateRevocationJob(r.Context(), sel, reason, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	done, err := s.store.RunRevocationJob(r.Context(), job.ID, s.jobs.Owner(), time.Now().Add(BulkRevokeWait))
+	switch {
+	case err == nil:
+		job = done
+	case imprint.ErrorKind(err) != imprint.Conflict:
+		s.log.WarnContext(r.Context(), "bulk revocation", "job", job.ID, "err", err)
+		if now, err := s.store.RevocationJob(r.Context(), job.ID); err == nil {
+			job = now // it may have failed for good
+		}
+	}
+	if job.Status == imprint.JobRunning {
+		s.jobs.Resume(job.ID)
+		w.Header().Set("Location", "/v1/revocation-jobs/"+job.ID)
+		encode(w, http.StatusAccepted, jobOf(job))
+		return
+	}
+	encode(w, http.StatusOK, jobOf(job))
+}
+
+// handleGetJob: GET /v1/revocation-jobs/{id}.
+func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if !strings.HasPrefix(id, "rj_") || len(id) > 64 {
+		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "revocation job %s not found", id))
+		return
+	}
+	job, err := s.store.RevocationJob(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, jobOf(job))
+}
+
+type jobJSON struct {
+	JobID          string     `json:"jobId"`
+	Status         string     `json:"status"`
+	Reason         string     `json:"reason"`
+	Matched        int64      `json:"matched"`
+	AlreadyRevoked int64      `json:"alreadyRevoked"`
+	Revoked        int64      `json:"revoked"`
+	NotFound       int64      `json:"notFound"`
+	Error          string     `json:"error,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
+}
+
+func jobOf(j *imprint.RevocationJob) jobJSON {
+	out := jobJSON{JobID: j.ID, Status: j.Status, Reason: j.Reason.String(), Matched: j.Matched,
+		AlreadyRevoked: j.AlreadyRevoked, Revoked: j.Revoked, NotFound: j.NotFound, Error: j.Error,
+		CreatedAt: j.CreatedAt.UTC()}
+	if !j.FinishedAt.IsZero() {
+		t := j.FinishedAt.UTC()
+		out.FinishedAt = &t
+	}
+	return out
+}
+
+type renewRequest struct {
+	CSR          string `json:"csr"`
+	ValidityDays int    `json:"validityDays"`
+}
+
+func (q *renewRequest) Validate() error {
+	if q.CSR == "" {
+		return imprint.Errorf(imprint.Invalid, "field \"csr\" is required")
+	}
+	if q.ValidityDays < 0 {
+		return imprint.Errorf(imprint.Invalid, "field \"validityDays\" must be positive")
+	}
+	return nil
+}
+
+// handleRenew: POST /v1/certificates/{id}/renew, {csr}: a new certificate for
+// the same subject from the same CA; the old one is revoked as superseded
+// after the renewal grace.
+func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
+	id, req, ok := decodeWithID[renewRequest](s, w, r, "certificate ID")
+	if !ok {
+		return
+	}
+	old, err := s.store.Certificate(r.Context(), id)
+	var iss *ca.Issued
+	if err == nil {
+		iss, err = s.issueRenewal(r.Context(), old, req)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if _, err := s.store.RenewCertificate(r.Context(), id, iss.Certificate, s.renewalGrace, imprint.ActorFromContext(r.Context())); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.ocsp.Invalidate(old.CAID, old.Serial)
+	s.metrics.issued.WithLabelValues(iss.Certificate.CAID).Inc()
+	encode(w, http.StatusCreated, responseOf(iss, true))
+}
+
+func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req renewRequest) (*ca.Issued, error) {
+	if old.Status == imprint.CertificateRevoked {
+		return nil, imprint.Errorf(imprint.Conflict, "certificate %s is REVOKED and cannot be renewed", old.ID)
+	}
+	if old.SupersededBy != "" {
+		return nil, imprint.Errorf(imprint.Conflict, "certificate %s was already renewed as %s", old.ID, old.SupersededBy)
+	}
+	csr, err := ca.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		return nil, err
+	}
+	if csr.Subject.String() != old.Subject {
+		return nil, imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", csr.Subject.String(), old.Subject)
+	}
+	return s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: old.CAID, ValidityDays: req.ValidityDays})
+}
+
+type caStatusRequest struct {
+	Status imprint.CAStatus `json:"status"`
+}
+
+// handleSetCAStatus: PATCH /v1/cas/{id}, {status: ACTIVE|INACTIVE}.
+func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
+	id, req, ok := decodeWithID[caStatusRequest](s, w, r, "CA ID")
+	if !ok {
+		return
+	}
+	if c, err := s.ca.CA(id); err == nil && c.Role == imprint.CARoot {
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "CA %s is the root; deactivate the issuing CAs under it", id))
+		return
+	}
+	c, err := s.store.SetCAStatus(r.Context(), id, imprint.CAStatus(strings.ToUpper(string(req.Status))), imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.ca.Reload(r.Context()); err != nil { // the change is made; other replicas reload on its notification
+		s.log.ErrorContext(r.Context(), "reload CAs", "err", err)
+	}
+	encode(w, http.StatusOK, caOf(c))
+}

@@ -1,0 +1,2 @@
+DROP TABLE crl_dirty;
+DROP TABLE crls;
