@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
@@ -45,4 +46,32 @@ func BenchmarkCreateCertificates(b *testing.B) {
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
 		})
 	}
+}
+
+// BenchmarkBulkRevoke revokes every certificate a CA issued in a window, as
+// one bulk job in bounded transactions, each certificate with its audit event.
+func BenchmarkBulkRevoke(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		b.StopTimer()
+		db := pgtest.Open(b)
+		ca := mustCA(b, db)
+		if _, err := db.CountForTest(ctx, fmt.Sprintf(`WITH ins AS (
+			INSERT INTO certificates (id, serial, ca_id, subject, common_name, key_algorithm, not_before, not_after, status, der)
+			SELECT encode(sha256(int8send(i)), 'hex'), to_hex(i), '%s', 'CN=d', 'd', 'EC-P256', now(), now() + interval '1 day',
+				'ACTIVE', '\x30'::bytea FROM generate_series(1, %d) AS i RETURNING 1) SELECT count(*) FROM ins`, ca.ID, n)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		job, err := db.CreateRevocationJob(ctx, imprint.RevocationSelector{CAID: ca.ID,
+			IssuedAfter: time.Now().Add(-time.Hour)}, imprint.ReasonCACompromise, imprint.SystemActor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		job, err = db.RunRevocationJob(ctx, job.ID, "bench", time.Now().Add(time.Hour))
+		if err != nil || job.Status != imprint.JobSucceeded || job.Revoked != n {
+			b.Fatalf("job = %+v, %v", job, err)
+		}
+	}
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "revocations/s")
 }
