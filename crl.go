@@ -18,6 +18,8 @@ type CRLTemplate struct {
 	// DeltaBase, when not zero, makes this a delta CRL listing the changes
 	// since the full CRL of that number (RFC 5280 5.2.4).
 	DeltaBase int64
+	// Entries is how many entries to expect, to size buffers; 0 if unknown.
+	Entries int
 }
 
 // CRLEntries yields a CRL's entries one at a time; ok is false after the last.

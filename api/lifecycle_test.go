@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,8 +66,8 @@ func TestRevokeAndOCSP(t *testing.T) {
 	needOpenSSL(t)
 	e := newEnv(t)
 	c := e.issueOne("ocsp-1")
-	if out := e.opensslOCSP(c); !strings.Contains(out, ": good") {
-		t.Fatalf("before revocation openssl ocsp says:\n%s", out)
+	if out := e.opensslOCSP(c); !strings.Contains(out, ": good") || strings.Contains(out, "nonce") {
+		t.Fatalf("before revocation openssl ocsp says (its nonce must be echoed):\n%s", out)
 	}
 	r := e.do("POST", "/v1/certificates/"+c.CertificateID+"/revoke", e.admin, map[string]string{"reason": "keyCompromise"})
 	var got struct {
@@ -279,6 +280,13 @@ func TestOCSPRequests(t *testing.T) {
 	e.do("POST", "/v1/certificates/"+c.CertificateID+"/revoke", e.admin, map[string]string{"reason": "superseded"})
 	if resp, _ := get(); resp.Status != ocsp.Revoked || resp.RevocationReason != ocsp.Superseded {
 		t.Fatalf("GET after revocation = status %d reason %d, want revoked, superseded", resp.Status, resp.RevocationReason)
+	}
+	// A serial the CA never issued is unknown.
+	stranger := &x509.Certificate{SerialNumber: new(big.Int).Lsh(cert.SerialNumber, 1)}
+	unknownReq, _ := ocsp.CreateRequest(stranger, issuer, &ocsp.RequestOptions{})
+	r := e.do("POST", "/ocsp/"+c.CAID, "", unknownReq, "Content-Type", "application/ocsp-request")
+	if resp, err := ocsp.ParseResponse(r.body, issuer); err != nil || resp.Status != ocsp.Unknown {
+		t.Errorf("POST about an unknown serial = %v, %v; want unknown", resp, err)
 	}
 	malformed := []struct {
 		name, method, path string

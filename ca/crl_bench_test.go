@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -23,10 +24,10 @@ func fillRevoked(tb testing.TB, url, caID string, n int) {
 	conn := pgtest.Conn(tb, url)
 	_, err := conn.Exec(context.Background(), `
 		INSERT INTO certificates (id, serial, ca_id, subject, common_name, key_algorithm, not_before, not_after,
-			status, der, revoked_at, revocation_reason, revoked_by)
+			status, der, revoked_at, revocation_reason, revoked_by, status_changed_at)
 		SELECT encode(sha256(int8send(i)), 'hex'), encode(substr(sha256(int4send(i::int)), 1, 16), 'hex'), $1,
 			'CN=d' || i, 'd' || i, 'EC-P256', now() - interval '1 day', now() + interval '3650 days',
-			'REVOKED', '\x30'::bytea, now() - interval '1 hour', (i % 6)::smallint, 'bench'
+			'REVOKED', '\x30'::bytea, now() - interval '1 day', (i % 6)::smallint, 'bench', now() - interval '1 day'
 		FROM generate_series(1, $2::int) AS i`, caID, n)
 	if err != nil {
 		tb.Fatalf("fill: %v", err)
@@ -40,6 +41,9 @@ func fillRevoked(tb testing.TB, url, caID string, n int) {
 // from the database rows, for CAs with 10,000 to 1,000,000 revoked
 // certificates, and reports the process's peak resident memory.
 func BenchmarkPublishCRL(b *testing.B) {
+	// The garbage collector as imprint serve sets it.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(320 << 20))
 	for _, n := range []int{10_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
 			e, _, issuing := mustInitEnv(b, imprint.KeyECDSAP256)

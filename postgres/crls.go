@@ -54,6 +54,11 @@ func (db *DB) PublishCRL(ctx context.Context, caID string, validity time.Duratio
 		return nil, mapError(fmt.Errorf("next CRL number: %w", err))
 	}
 	t := imprint.CRLTemplate{Number: number, ThisUpdate: builtAt.UTC().Truncate(time.Second), NextUpdate: builtAt.Add(validity).UTC().Truncate(time.Second)}
+	// The size of the last CRL sizes the buffer of this one.
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(entries), 0) FROM crls WHERE ca_id = $1 AND NOT delta
+		AND number = (SELECT max(number) FROM crls WHERE ca_id = $1 AND NOT delta)`, caID).Scan(&t.Entries); err != nil {
+		return nil, mapError(fmt.Errorf("last CRL size: %w", err))
+	}
 	full, err := buildCRL(ctx, tx, caID, t, sign, fullEntriesSQL, builtAt.Add(-validity))
 	if err != nil {
 		return nil, err
@@ -65,7 +70,7 @@ func (db *DB) PublishCRL(ctx context.Context, caID string, validity time.Duratio
 		ORDER BY number LIMIT 1`, caID, builtAt).Scan(&baseNumber, &baseBuilt)
 	switch {
 	case err == nil:
-		t.DeltaBase = baseNumber
+		t.DeltaBase, t.Entries = baseNumber, 0
 		if _, err := buildCRL(ctx, tx, caID, t, sign, deltaEntriesSQL, baseBuilt.Add(-deltaMargin)); err != nil {
 			return nil, err
 		}

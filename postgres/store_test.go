@@ -426,3 +426,36 @@ func TestBothWritePaths(t *testing.T) {
 		t.Errorf("issue events without a token = %d, want 303", n)
 	}
 }
+
+func TestRenewalGrace(t *testing.T) {
+	db := pgtest.Open(t)
+	ca := mustCA(t, db)
+	old := newCert(ca.ID, "grace")
+	if err := db.CreateCertificates(ctx, []imprint.Certificate{old}, imprint.SystemActor, nil); err != nil {
+		t.Fatal(err)
+	}
+	renewal := newCert(ca.ID, "grace")
+	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 0 {
+		t.Fatalf("RevokeSuperseded() within the grace = %d, %v; want 0", n, err)
+	}
+	if got, _ := db.Certificate(ctx, old.ID); got.Status != imprint.CertificateActive || got.SupersededBy != renewal.ID {
+		t.Fatalf("old certificate within the grace = %s superseded by %q", got.Status, got.SupersededBy)
+	}
+	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
+		t.Errorf("renewing twice: kind = %v, want Conflict", imprint.ErrorKind(err))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 1 {
+		t.Fatalf("RevokeSuperseded() after the grace = %d, %v; want 1", n, err)
+	}
+	got, _ := db.Certificate(ctx, old.ID)
+	if got.Status != imprint.CertificateRevoked || got.Revocation.Reason != imprint.ReasonSuperseded {
+		t.Errorf("old certificate after the grace = %s %+v, want REVOKED superseded", got.Status, got.Revocation)
+	}
+	if n := count(t, db, `SELECT count(*) FROM crl_dirty WHERE ca_id = '`+ca.ID+`'`); n != 1 {
+		t.Errorf("the CA's CRL is not marked out of date after the revocation")
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"strings"
@@ -69,6 +70,15 @@ func TestTwoReplicasRevoking(t *testing.T) {
 	}
 	wg.Wait()
 
+	// The CRL distribution point in the certificates is where the CRL is.
+	block, _ := pem.Decode([]byte(batch.Results[0].CertificatePEM))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || len(leaf.CRLDistributionPoints) != 1 {
+		t.Fatalf("certificate CRL distribution points: %v %v", leaf, err)
+	}
+	if n := crlEntries(t, leaf.CRLDistributionPoints[0]); n < 0 {
+		t.Errorf("the CRL distribution point %s does not serve a CRL", leaf.CRLDistributionPoints[0])
+	}
 	// Both replicas serve a CRL listing all 60 within a few seconds.
 	for _, s := range []*server{a, b} {
 		deadline := time.Now().Add(10 * time.Second)
