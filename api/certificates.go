@@ -107,13 +107,8 @@ func responseOf(iss *ca.Issued, withChain bool) issueResponse {
 
 // handleIssue signs one CSR: POST /v1/certificates.
 func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	idem, replayed := s.beginIdempotent(w, r, body)
-	if replayed {
+	body, idem, done := s.beginIdempotent(w, r)
+	if done {
 		return
 	}
 	req, err := decode[issueRequest](body)
@@ -187,13 +182,8 @@ type batchResponse struct {
 // A bad CSR fails only its own item. The certificates are recorded in one
 // transaction.
 func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	idem, replayed := s.beginIdempotent(w, r, body)
-	if replayed {
+	body, idem, done := s.beginIdempotent(w, r)
+	if done {
 		return
 	}
 	req, err := decode[batchRequest](body)
@@ -278,13 +268,8 @@ func (q *keysRequest) Validate() error {
 // Idempotency-Key gets a 409 naming the certificate, since the key cannot be
 // shown twice.
 func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	idem, replayed := s.beginIdempotent(w, r, body)
-	if replayed {
+	body, idem, done := s.beginIdempotent(w, r)
+	if done {
 		return
 	}
 	req, err := decode[keysRequest](body)

@@ -12,20 +12,26 @@ import (
 // MaxIdempotencyKey is the longest Idempotency-Key header accepted.
 const MaxIdempotencyKey = 255
 
-// beginIdempotent claims the request's Idempotency-Key, if it has one. It
-// returns the response to complete when the request succeeds (nil without a
-// key), or replayed=true once it has answered the request itself: with the
-// stored response of an earlier identical request, or with an error for a
-// key reused with another body or still in flight.
-func (s *server) beginIdempotent(w http.ResponseWriter, r *http.Request, body []byte) (idem *imprint.IdempotentResponse, replayed bool) {
+// beginIdempotent reads the body of an issuing request and claims its
+// Idempotency-Key, if it has one. It returns the body and the response to
+// complete when the request succeeds (nil without a key), or done=true once it
+// has answered the request itself: with an error for a body it cannot read,
+// with the stored response of an earlier identical request, or with an error
+// for a key reused with another body or still in flight.
+func (s *server) beginIdempotent(w http.ResponseWriter, r *http.Request) (body []byte, idem *imprint.IdempotentResponse, done bool) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, nil, true
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		return nil, false
+		return body, nil, false
 	}
 	if len(key) > MaxIdempotencyKey || !printableASCII(key) {
 		s.writeError(w, r, imprint.Errorf(imprint.Invalid,
 			"Idempotency-Key must be 1 to %d printable ASCII characters", MaxIdempotencyKey))
-		return nil, true
+		return nil, nil, true
 	}
 	actor := imprint.ActorFromContext(r.Context())
 	keyHash := sha256.Sum256([]byte(key))
@@ -37,9 +43,9 @@ func (s *server) beginIdempotent(w http.ResponseWriter, r *http.Request, body []
 	switch {
 	case err != nil:
 		s.writeError(w, r, err)
-		return nil, true
+		return nil, nil, true
 	case rec == nil:
-		return &imprint.IdempotentResponse{TokenID: actor.TokenID, KeyHash: keyHash[:]}, false
+		return body, &imprint.IdempotentResponse{TokenID: actor.TokenID, KeyHash: keyHash[:]}, false
 	case !bytes.Equal(rec.RequestHash, reqHash):
 		s.writeError(w, r, imprint.Errorf(imprint.Conflict,
 			"this Idempotency-Key was already used with a different request"))
@@ -53,7 +59,7 @@ func (s *server) beginIdempotent(w http.ResponseWriter, r *http.Request, body []
 		w.Write(rec.Body)
 		w.Write([]byte{'\n'})
 	}
-	return nil, true
+	return nil, nil, true
 }
 
 // abandon answers err and releases the request's Idempotency-Key, so that a
