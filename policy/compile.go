@@ -40,7 +40,7 @@ type statement struct {
 }
 
 // Parse parses and validates a policy document. It returns an *imprint.Error
-// wrapping a *ValidationError that lists every problem found, each with its
+// wrapping an *imprint.ValidationError that lists every problem found, each with its
 // path, such as `Statement[1].Action[0]: unknown action "iot:Publsh"`; the
 // error's kind is TooLarge if the document is over its size limits, Invalid
 // otherwise.
@@ -93,21 +93,35 @@ func parse(document string, o options) (*Document, []statement, error) {
 	}
 	c := &compiler{lim: lim, sids: map[string]bool{}}
 	c.document(document)
-	if err := c.ps.err(); err != nil {
+	if err := invalid(&c.ps); err != nil {
 		return nil, nil, err
 	}
 	return &c.doc, c.stmts, nil
 }
 
+// invalid returns nil if ps is empty, or the *imprint.Error of kind Invalid
+// that wraps its problems, with a message that counts them if there are
+// several.
+func invalid(ps *imprint.Problems) error {
+	what := "invalid policy document"
+	if n := len(ps.List()); n > 1 {
+		what += " (" + strconv.Itoa(n) + " problems)"
+	}
+	return ps.Err(imprint.Invalid, what)
+}
+
+// tooLarge returns the *imprint.Error of kind TooLarge for a document over a
+// size limit, which msg names.
 func tooLarge(msg string) error {
-	verr := &ValidationError{Problems: []Problem{{Message: msg}}}
-	return &imprint.Error{Kind: imprint.TooLarge, Message: "invalid policy document: " + msg, Err: verr}
+	var ps imprint.Problems
+	ps.Add("", msg)
+	return ps.Err(imprint.TooLarge, "invalid policy document")
 }
 
 // compiler parses and compiles one document, collecting its problems.
 type compiler struct {
 	lim   Limits
-	ps    problems
+	ps    imprint.Problems
 	doc   Document
 	stmts []statement
 	sids  map[string]bool
@@ -115,19 +129,19 @@ type compiler struct {
 
 func (c *compiler) document(text string) {
 	if t := strings.TrimLeft(text, " \t\r\n"); t == "" || t[0] != '{' {
-		c.ps.add("", "the policy document must be a JSON object")
+		c.ps.Add("", "the policy document must be a JSON object")
 		return
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(text), &top); err != nil {
-		c.ps.add("", syntaxMessage(err))
+		c.ps.Add("", syntaxMessage(err))
 		return
 	}
 	for _, k := range sortedKeys(top) {
 		switch k {
 		case "Version", "Id", "Statement":
 		default:
-			c.ps.add(k, "unknown element (want Version, Id or Statement)")
+			c.ps.Add(k, "unknown element (want Version, Id or Statement)")
 		}
 	}
 	c.version(top["Version"], strings.Contains(text, "${"))
@@ -135,7 +149,7 @@ func (c *compiler) document(text string) {
 		if id, ok := decodeString(raw); ok {
 			c.doc.ID = id
 		} else {
-			c.ps.add("Id", "must be a string")
+			c.ps.Add("Id", "must be a string")
 		}
 	}
 	c.statements(top["Statement"])
@@ -143,19 +157,19 @@ func (c *compiler) document(text string) {
 
 func (c *compiler) version(raw json.RawMessage, hasVariables bool) {
 	if raw == nil {
-		c.ps.add("Version", "is required; use \""+Version2012+"\"")
+		c.ps.Add("Version", "is required; use \""+Version2012+"\"")
 		return
 	}
 	v, ok := decodeString(raw)
 	switch {
 	case !ok:
-		c.ps.add("Version", "must be a string")
+		c.ps.Add("Version", "must be a string")
 	case v == Version2012:
 	case v == Version2008 && hasVariables:
-		c.ps.add("Version", "\""+Version2008+"\" does not support policy variables; use \""+Version2012+"\"")
+		c.ps.Add("Version", "\""+Version2008+"\" does not support policy variables; use \""+Version2012+"\"")
 	case v == Version2008:
 	default:
-		c.ps.add("Version", "unsupported version "+quote(v)+"; use \""+Version2012+"\"")
+		c.ps.Add("Version", "unsupported version "+quote(v)+"; use \""+Version2012+"\"")
 	}
 	c.doc.Version = v
 }
@@ -163,22 +177,22 @@ func (c *compiler) version(raw json.RawMessage, hasVariables bool) {
 func (c *compiler) statements(raw json.RawMessage) {
 	const path = "Statement"
 	if raw == nil {
-		c.ps.add(path, "is required")
+		c.ps.Add(path, "is required")
 		return
 	}
 	list, single, ok := decodeList(raw)
 	switch {
 	case !ok:
-		c.ps.add(path, "must be an object or a list of objects")
+		c.ps.Add(path, "must be an object or a list of objects")
 		return
 	case single:
 		c.statement(list[0], path)
 		return
 	case len(list) == 0:
-		c.ps.add(path, "must hold at least one statement")
+		c.ps.Add(path, "must hold at least one statement")
 		return
 	case len(list) > c.lim.MaxStatements:
-		c.ps.add(path, "has "+strconv.Itoa(len(list))+" statements; the limit is "+strconv.Itoa(c.lim.MaxStatements))
+		c.ps.Add(path, "has "+strconv.Itoa(len(list))+" statements; the limit is "+strconv.Itoa(c.lim.MaxStatements))
 		return
 	}
 	for i, r := range list {

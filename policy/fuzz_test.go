@@ -52,9 +52,9 @@ func FuzzPolicy(f *testing.F) {
 
 func checkError(t *testing.T, err error) {
 	t.Helper()
-	var verr *ValidationError
+	var verr *imprint.ValidationError
 	if !errors.As(err, &verr) || len(verr.Problems) == 0 {
-		t.Fatalf("Compile() error = %v, want a *ValidationError with problems", err)
+		t.Fatalf("Compile() error = %v, want an *imprint.ValidationError with problems", err)
 	}
 	if k := imprint.ErrorKind(err); k != imprint.Invalid && k != imprint.TooLarge {
 		t.Fatalf("Compile() error kind = %v, want invalid or too_large", k)

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"testing"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // mustCompile compiles document as the policy named name, failing the test
@@ -18,11 +20,11 @@ func mustCompile(tb testing.TB, name, document string) *Policy {
 
 // problemsOf returns the problems of a validation error, failing the test if
 // err is not one.
-func problemsOf(tb testing.TB, err error) []Problem {
+func problemsOf(tb testing.TB, err error) []imprint.Problem {
 	tb.Helper()
-	var verr *ValidationError
+	var verr *imprint.ValidationError
 	if !errors.As(err, &verr) {
-		tb.Fatalf("error %v (%T) is not a *ValidationError", err, err)
+		tb.Fatalf("error %v (%T) is not an *imprint.ValidationError", err, err)
 	}
 	return verr.Problems
 }

@@ -121,8 +121,8 @@ func TestParseManyProblems(t *testing.T) {
 	b.WriteString(`]}`)
 	_, err := Parse(doc(b.String()), WithLimits(Limits{MaxCharacters: 10000}))
 	ps := problemsOf(t, err)
-	if len(ps) != maxProblems+1 || ps[maxProblems].Message != "more problems were not reported" {
-		t.Errorf("Parse() = %d problems, want %d and a note", len(ps), maxProblems+1)
+	if len(ps) != imprint.MaxProblems+1 || ps[imprint.MaxProblems].Message != "more problems were not reported" {
+		t.Errorf("Parse() = %d problems, want %d and a note", len(ps), imprint.MaxProblems+1)
 	}
 }
 
@@ -218,8 +218,8 @@ func TestValidate(t *testing.T) {
 		t.Errorf("Validate(valid) error = %v", err)
 	}
 	err := Validate([]byte(doc(`{"Effect":"Allow","Action":"iot:Connect"}`)))
-	var verr *ValidationError
+	var verr *imprint.ValidationError
 	if !errors.As(err, &verr) || imprint.ErrorKind(err) != imprint.Invalid {
-		t.Errorf("Validate(invalid) error = %v, want an Invalid *ValidationError", err)
+		t.Errorf("Validate(invalid) error = %v, want an Invalid *imprint.ValidationError", err)
 	}
 }

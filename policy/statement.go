@@ -9,16 +9,16 @@ import (
 func (c *compiler) statement(raw json.RawMessage, path string) {
 	obj, ok := decodeObject(raw)
 	if !ok {
-		c.ps.add(path, "must be an object")
+		c.ps.Add(path, "must be an object")
 		return
 	}
 	for _, k := range sortedKeys(obj) {
 		switch k {
 		case "Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition":
 		case "Principal", "NotPrincipal":
-			c.ps.add(field(path, k), "is not allowed in an IoT policy; attach the policy to a certificate or thing group instead")
+			c.ps.Add(field(path, k), "is not allowed in an IoT policy; attach the policy to a certificate or thing group instead")
 		default:
-			c.ps.add(field(path, k), "unknown element (want Sid, Effect, Action, NotAction, Resource, NotResource or Condition)")
+			c.ps.Add(field(path, k), "unknown element (want Sid, Effect, Action, NotAction, Resource, NotResource or Condition)")
 		}
 	}
 	var st Statement
@@ -41,9 +41,9 @@ func (c *compiler) sid(obj map[string]json.RawMessage, path string, st *Statemen
 	sid, ok := decodeString(raw)
 	switch {
 	case !ok:
-		c.ps.add(field(path, "Sid"), "must be a string")
+		c.ps.Add(field(path, "Sid"), "must be a string")
 	case sid != "" && c.sids[sid]:
-		c.ps.add(field(path, "Sid"), "repeats "+quote(sid)+" of an earlier statement")
+		c.ps.Add(field(path, "Sid"), "repeats "+quote(sid)+" of an earlier statement")
 	}
 	c.sids[sid] = true
 	st.Sid = sid
@@ -52,12 +52,12 @@ func (c *compiler) sid(obj map[string]json.RawMessage, path string, st *Statemen
 func (c *compiler) effect(obj map[string]json.RawMessage, path string, st *Statement, cs *statement) {
 	raw, ok := obj["Effect"]
 	if !ok {
-		c.ps.add(path, "needs an Effect")
+		c.ps.Add(path, "needs an Effect")
 		return
 	}
 	e, ok := decodeString(raw)
 	if !ok || (Effect(e) != Allow && Effect(e) != Deny) {
-		c.ps.add(field(path, "Effect"), "must be \"Allow\" or \"Deny\"")
+		c.ps.Add(field(path, "Effect"), "must be \"Allow\" or \"Deny\"")
 		return
 	}
 	st.Effect = Effect(e)
@@ -71,14 +71,14 @@ func (c *compiler) pair(obj map[string]json.RawMessage, path, name string) (json
 	rawNot, hasNot := obj["Not"+name]
 	switch {
 	case has && hasNot:
-		c.ps.add(path, "has both "+name+" and Not"+name)
+		c.ps.Add(path, "has both "+name+" and Not"+name)
 		return nil, "", false
 	case has:
 		return raw, name, true
 	case hasNot:
 		return rawNot, "Not" + name, true
 	}
-	c.ps.add(path, "needs "+name+" or Not"+name)
+	c.ps.Add(path, "needs "+name+" or Not"+name)
 	return nil, "", false
 }
 
@@ -91,7 +91,7 @@ func (c *compiler) actions(obj map[string]json.RawMessage, path string, st *Stat
 	items := c.stringList(raw, field(path, name), func(text, p string) {
 		s, msg := compileAction(text)
 		if msg != "" {
-			c.ps.add(p, msg)
+			c.ps.Add(p, msg)
 		}
 		set |= s
 	})
@@ -110,7 +110,7 @@ func (c *compiler) resources(obj map[string]json.RawMessage, path string, st *St
 	items := c.stringList(raw, field(path, name), func(text, p string) {
 		pat, msg := compileResource(text)
 		if msg != "" {
-			c.ps.add(p, msg)
+			c.ps.Add(p, msg)
 			return
 		}
 		cs.resources = append(cs.resources, pat)
@@ -134,13 +134,13 @@ func (c *compiler) list(raw json.RawMessage, path string, decode func(json.RawMe
 	list, single, ok := decodeList(raw)
 	switch {
 	case !ok:
-		c.ps.add(path, "must be "+want)
+		c.ps.Add(path, "must be "+want)
 		return nil
 	case len(list) == 0:
-		c.ps.add(path, "must not be empty")
+		c.ps.Add(path, "must not be empty")
 		return nil
 	case len(list) > c.lim.MaxListLength:
-		c.ps.add(path, "has "+strconv.Itoa(len(list))+" items; the limit is "+strconv.Itoa(c.lim.MaxListLength))
+		c.ps.Add(path, "has "+strconv.Itoa(len(list))+" items; the limit is "+strconv.Itoa(c.lim.MaxListLength))
 		return nil
 	}
 	items := make([]string, 0, len(list))
@@ -151,7 +151,7 @@ func (c *compiler) list(raw json.RawMessage, path string, decode func(json.RawMe
 		}
 		s, ok := decode(r)
 		if !ok {
-			c.ps.add(p, "must be "+want)
+			c.ps.Add(p, "must be "+want)
 			continue
 		}
 		items = append(items, s)
@@ -167,26 +167,26 @@ func (c *compiler) conditions(raw json.RawMessage, path string, st *Statement, c
 	ops, ok := decodeObject(raw)
 	switch {
 	case !ok:
-		c.ps.add(path, "must be an object of condition operators")
+		c.ps.Add(path, "must be an object of condition operators")
 		return
 	case len(ops) > c.lim.MaxListLength:
-		c.ps.add(path, "has "+strconv.Itoa(len(ops))+" operators; the limit is "+strconv.Itoa(c.lim.MaxListLength))
+		c.ps.Add(path, "has "+strconv.Itoa(len(ops))+" operators; the limit is "+strconv.Itoa(c.lim.MaxListLength))
 		return
 	}
 	for _, op := range sortedKeys(ops) {
 		opPath := field(path, op)
 		tmpl, msg := parseOperator(op)
 		if msg != "" {
-			c.ps.add(opPath, msg)
+			c.ps.Add(opPath, msg)
 			continue
 		}
 		keys, ok := decodeObject(ops[op])
 		switch {
 		case !ok || len(keys) == 0:
-			c.ps.add(opPath, "must be an object of one or more condition keys")
+			c.ps.Add(opPath, "must be an object of one or more condition keys")
 			continue
 		case len(keys) > c.lim.MaxListLength:
-			c.ps.add(opPath, "has "+strconv.Itoa(len(keys))+" keys; the limit is "+strconv.Itoa(c.lim.MaxListLength))
+			c.ps.Add(opPath, "has "+strconv.Itoa(len(keys))+" keys; the limit is "+strconv.Itoa(c.lim.MaxListLength))
 			continue
 		}
 		for _, name := range sortedKeys(keys) {
@@ -202,14 +202,14 @@ func (c *compiler) condition(tmpl condition, op, name string, raw json.RawMessag
 		if !strings.HasPrefix(strings.ToLower(name), "iot:") {
 			msg = "unsupported condition key " + quote(name) + " (of the aws: keys, Imprint has aws:SourceIp)"
 		}
-		c.ps.add(path, msg)
+		c.ps.Add(path, msg)
 		return
 	}
 	cond := tmpl
 	cond.key = k
 	items := c.list(raw, path, decodeScalar, "a string, number or boolean, or a list of them", func(v, p string) {
 		if msg := cond.addValue(v); msg != "" {
-			c.ps.add(p, msg)
+			c.ps.Add(p, msg)
 		}
 	})
 	st.Condition = append(st.Condition, Condition{Operator: op, Key: name, Values: items})

@@ -2,6 +2,8 @@ package templates
 
 import (
 	"strings"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // compiler turns a decoded template into a *Template, collecting problems.
@@ -9,7 +11,7 @@ type compiler struct {
 	opts         Options
 	limits       Limits
 	t            *Template
-	ps           problems
+	ps           imprint.Problems
 	declared     map[string]*param
 	implicit     map[string]*param // referenced but not declared
 	undeclared   []*param          // the implicit parameters that are not certificate-derived, in order
@@ -29,7 +31,7 @@ const (
 
 func (c *compiler) compile(root *jnode) {
 	if root.kind != jObject {
-		c.ps.add("", "the template must be a JSON object, not "+root.kindName())
+		c.ps.Add("", "the template must be a JSON object, not "+root.kindName())
 		return
 	}
 	c.declared = make(map[string]*param)
@@ -41,10 +43,10 @@ func (c *compiler) compile(root *jnode) {
 		case sectionParameters, sectionMappings, sectionResources, sectionDeviceConfig:
 		case sectionConditions:
 			if c.opts.DisableExtensions {
-				c.ps.add(key, "the Conditions section is an Imprint extension, disabled for this template")
+				c.ps.Add(key, "the Conditions section is an Imprint extension, disabled for this template")
 			}
 		default:
-			c.ps.add(child("", key), "unknown section; a template has Parameters, Mappings, Conditions, Resources and DeviceConfiguration")
+			c.ps.Add(child("", key), "unknown section; a template has Parameters, Mappings, Conditions, Resources and DeviceConfiguration")
 		}
 		if key == sectionResources && root.items[i].kind == jObject {
 			for _, id := range root.items[i].keys {
@@ -66,7 +68,7 @@ func (c *compiler) compile(root *jnode) {
 	if n := root.member(sectionResources); n != nil {
 		c.resources(n, sectionResources)
 	} else {
-		c.ps.add("", "the Resources section is required")
+		c.ps.Add("", "the Resources section is required")
 	}
 	if n := root.member(sectionDeviceConfig); n != nil {
 		c.deviceConfiguration(n, sectionDeviceConfig)
@@ -76,7 +78,7 @@ func (c *compiler) compile(root *jnode) {
 
 func (c *compiler) parameters(n *jnode, path string) {
 	if n.kind != jObject {
-		c.ps.add(path, "must be an object of parameter declarations, not "+n.kindName())
+		c.ps.Add(path, "must be an object of parameter declarations, not "+n.kindName())
 		return
 	}
 	for i, name := range n.keys {
@@ -90,23 +92,23 @@ func (c *compiler) parameters(n *jnode, path string) {
 func (c *compiler) parameter(name string, n *jnode, path string) *param {
 	switch {
 	case name == "":
-		c.ps.add(path, "a parameter needs a name")
+		c.ps.Add(path, "a parameter needs a name")
 		return nil
 	case name == noValue:
-		c.ps.add(path, "AWS::NoValue is a pseudo parameter and cannot be declared")
+		c.ps.Add(path, "AWS::NoValue is a pseudo parameter and cannot be declared")
 		return nil
 	case c.resourceIDs[name]:
-		c.ps.add(path, "a resource has the same name; parameters and resources need different names")
+		c.ps.Add(path, "a resource has the same name; parameters and resources need different names")
 		return nil
 	}
 	if n.kind != jObject {
-		c.ps.add(path, "must be an object with Type and an optional Default, not "+n.kindName())
+		c.ps.Add(path, "must be an object with Type and an optional Default, not "+n.kindName())
 		return nil
 	}
 	p := &param{name: name, path: path}
 	if isCertParamName(name) {
 		if msg := c.certParamProblem(name); msg != "" {
-			c.ps.add(path, msg)
+			c.ps.Add(path, msg)
 			return nil
 		}
 		p.cert = true
@@ -128,27 +130,27 @@ func (c *compiler) parameterFields(p *param, n *jnode, path string) bool {
 		switch key {
 		case "Type":
 			if v.kind != jString || v.str != "String" {
-				c.ps.add(vpath, "the only parameter type is \"String\": parameter values are always strings (use Fn::Split to make a list)")
+				c.ps.Add(vpath, "the only parameter type is \"String\": parameter values are always strings (use Fn::Split to make a list)")
 				ok = false
 			}
 		case "Default":
 			if v.kind != jString && v.kind != jNumber && v.kind != jBool {
-				c.ps.add(vpath, "Default must be a string, not "+v.kindName())
+				c.ps.Add(vpath, "Default must be a string, not "+v.kindName())
 				ok = false
 				continue
 			}
 			if tooLong(v.str, c.limits.MaxParameterLength) {
-				c.ps.add(vpath, "Default is longer than "+itoa(c.limits.MaxParameterLength)+" characters")
+				c.ps.Add(vpath, "Default is longer than "+itoa(c.limits.MaxParameterLength)+" characters")
 				ok = false
 			}
 			p.def, p.hasDefault = v.str, true
 		default:
-			c.ps.add(vpath, "unknown key; a parameter has Type and Default")
+			c.ps.Add(vpath, "unknown key; a parameter has Type and Default")
 			ok = false
 		}
 	}
 	if n.member("Type") == nil {
-		c.ps.add(path, "Type is required (\"String\")")
+		c.ps.Add(path, "Type is required (\"String\")")
 		ok = false
 	}
 	return ok
@@ -156,7 +158,7 @@ func (c *compiler) parameterFields(p *param, n *jnode, path string) bool {
 
 func (c *compiler) mappings(n *jnode, path string) {
 	if n.kind != jObject {
-		c.ps.add(path, "must be an object of maps, not "+n.kindName())
+		c.ps.Add(path, "must be an object of maps, not "+n.kindName())
 		return
 	}
 	c.t.mappings = make(map[string]map[string]map[string]string, len(n.keys))
@@ -170,14 +172,14 @@ func (c *compiler) mappings(n *jnode, path string) {
 
 func (c *compiler) mapping(n *jnode, path string) map[string]map[string]string {
 	if n.kind != jObject || isFunction(n) {
-		c.ps.add(path, "a map must be an object of top-level keys, each an object of literal values")
+		c.ps.Add(path, "a map must be an object of top-level keys, each an object of literal values")
 		return nil
 	}
 	m := make(map[string]map[string]string, len(n.keys))
 	for i, top := range n.keys {
 		tn, tpath := n.items[i], child(path, top)
 		if tn.kind != jObject || isFunction(tn) {
-			c.ps.add(tpath, "a top-level key must hold an object of second-level keys and literal values")
+			c.ps.Add(tpath, "a top-level key must hold an object of second-level keys and literal values")
 			continue
 		}
 		second := make(map[string]string, len(tn.keys))
@@ -187,7 +189,7 @@ func (c *compiler) mapping(n *jnode, path string) map[string]map[string]string {
 			case jString, jNumber, jBool:
 				second[key] = v.str
 			default:
-				c.ps.add(child(tpath, key), "Mappings may hold only literal strings, numbers and booleans, not "+v.kindName()+" (no parameters or functions)")
+				c.ps.Add(child(tpath, key), "Mappings may hold only literal strings, numbers and booleans, not "+v.kindName()+" (no parameters or functions)")
 			}
 		}
 		m[top] = second
@@ -197,14 +199,14 @@ func (c *compiler) mapping(n *jnode, path string) map[string]map[string]string {
 
 func (c *compiler) deviceConfiguration(n *jnode, path string) {
 	if n.kind != jObject || isFunction(n) {
-		c.ps.add(path, "must be an object of keys and string values")
+		c.ps.Add(path, "must be an object of keys and string values")
 		return
 	}
 	c.t.hasConfig = true
 	for i, key := range n.keys {
 		v, vpath := n.items[i], child(path, key)
 		if (v.kind == jObject && !isFunction(v)) || v.kind == jArray {
-			c.ps.add(vpath, "nested objects and lists are not supported; DeviceConfiguration values are strings")
+			c.ps.Add(vpath, "nested objects and lists are not supported; DeviceConfiguration values are strings")
 			continue
 		}
 		if e := c.stringExpr(v, vpath, true); e != nil {
@@ -231,7 +233,7 @@ func (c *compiler) lookupParam(name, path string) *param {
 	}
 	if isCertParamName(name) {
 		if msg := c.certParamProblem(name); msg != "" {
-			c.ps.add(path, msg)
+			c.ps.Add(path, msg)
 			return nil
 		}
 		p := &param{name: name, path: path, cert: true, used: true}
@@ -240,19 +242,19 @@ func (c *compiler) lookupParam(name, path string) *param {
 	}
 	switch {
 	case name == noValue:
-		c.ps.add(path, "AWS::NoValue can be used only with Ref")
+		c.ps.Add(path, "AWS::NoValue can be used only with Ref")
 		return nil
 	case c.resourceIDs[name]:
-		c.ps.add(path, quote(name)+" is a resource; Ref takes a parameter name")
+		c.ps.Add(path, quote(name)+" is a resource; Ref takes a parameter name")
 		return nil
 	case c.t.mappings[name] != nil:
-		c.ps.add(path, quote(name)+" is a mapping; read it with Fn::FindInMap")
+		c.ps.Add(path, quote(name)+" is a mapping; read it with Fn::FindInMap")
 		return nil
 	case c.hasCondition(name):
-		c.ps.add(path, quote(name)+" is a condition; use it with Fn::If")
+		c.ps.Add(path, quote(name)+" is a condition; use it with Fn::If")
 		return nil
 	case !c.opts.AllowUndeclaredParameters:
-		c.ps.add(path, "parameter "+quote(name)+" is not declared in Parameters")
+		c.ps.Add(path, "parameter "+quote(name)+" is not declared in Parameters")
 		return nil
 	}
 	p := &param{name: name, path: path, used: true}
@@ -290,10 +292,10 @@ func (c *compiler) checkJITPParameters() {
 	const msg = " is not certificate-derived and has no Default; JITP templates receive only certificate-derived parameters"
 	for _, p := range c.t.params {
 		if p.used && !p.cert && !p.hasDefault {
-			c.ps.add(p.path, "parameter "+quote(p.name)+msg)
+			c.ps.Add(p.path, "parameter "+quote(p.name)+msg)
 		}
 	}
 	for _, p := range c.undeclared {
-		c.ps.add(p.path, "parameter "+quote(p.name)+msg)
+		c.ps.Add(p.path, "parameter "+quote(p.name)+msg)
 	}
 }

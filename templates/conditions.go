@@ -38,7 +38,7 @@ const maxConditionArgs = 10
 
 func (c *compiler) conditions(n *jnode, path string) {
 	if n.kind != jObject {
-		c.ps.add(path, "must be an object of named conditions, not "+n.kindName())
+		c.ps.Add(path, "must be an object of named conditions, not "+n.kindName())
 		return
 	}
 	for i, name := range n.keys { // names first: conditions may refer to later ones
@@ -55,7 +55,7 @@ func (c *compiler) conditions(n *jnode, path string) {
 
 func (c *compiler) condExpr(n *jnode, path string) *condExpr {
 	if !isFunction(n) {
-		c.ps.add(path, "a condition is an object with one of Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")
+		c.ps.Add(path, "a condition is an object with one of Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")
 		return nil
 	}
 	name, arg := n.keys[0], n.items[0]
@@ -88,13 +88,13 @@ func (c *compiler) condExpr(n *jnode, path string) *condExpr {
 		}
 		return nil
 	}
-	c.ps.add(fpath, "unknown condition function "+quote(name)+"; use Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")
+	c.ps.Add(fpath, "unknown condition function "+quote(name)+"; use Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition")
 	return nil
 }
 
 func (c *compiler) condList(name string, arg *jnode, path string) *condExpr {
 	if arg.kind != jArray || len(arg.items) < 2 || len(arg.items) > maxConditionArgs {
-		c.ps.add(path, name+" takes a list of 2 to 10 conditions")
+		c.ps.Add(path, name+" takes a list of 2 to 10 conditions")
 		return nil
 	}
 	e := &condExpr{op: condAnd, path: path}
@@ -115,12 +115,12 @@ func (c *compiler) condList(name string, arg *jnode, path string) *condExpr {
 // adding a problem.
 func (c *compiler) conditionName(n *jnode, path string) int {
 	if n.kind != jString {
-		c.ps.add(path, "must be the name of a condition (a string), not "+n.kindName())
+		c.ps.Add(path, "must be the name of a condition (a string), not "+n.kindName())
 		return -1
 	}
 	i, ok := c.condIndex[n.str]
 	if !ok {
-		c.ps.add(path, "no condition named "+quote(n.str)+" in Conditions")
+		c.ps.Add(path, "no condition named "+quote(n.str)+" in Conditions")
 		return -1
 	}
 	return i
@@ -164,7 +164,7 @@ func (c *compiler) checkConditionCycles() {
 	}
 	for i, cd := range c.t.conds {
 		if state[i] == unvisited && !visit(i) {
-			c.ps.add(cd.path, "the condition depends on itself")
+			c.ps.Add(cd.path, "the condition depends on itself")
 			cd.e = nil
 		}
 	}

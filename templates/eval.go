@@ -3,6 +3,8 @@ package templates
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // evaluator holds the state of one evaluation. It lives on the stack of
@@ -13,7 +15,7 @@ type evaluator struct {
 	budget    int       // bytes the evaluation may still compute
 	conds     [16]uint8 // the states of the first conditions
 	moreConds []uint8   // and of the others
-	ps        problems
+	ps        imprint.Problems
 	spent     bool // the budget ran out and was reported
 }
 
@@ -52,14 +54,14 @@ func (ev *evaluator) eval(e *expr) value {
 // they fit in the limits.
 func (ev *evaluator) output(path string, n int) bool {
 	if n > ev.t.limits.MaxValueLength {
-		ev.ps.add(path, "the value would be longer than "+itoa(ev.t.limits.MaxValueLength)+" bytes")
+		ev.ps.Add(path, "the value would be longer than "+itoa(ev.t.limits.MaxValueLength)+" bytes")
 		return false
 	}
 	ev.budget -= n
 	if ev.budget < 0 {
 		if !ev.spent {
 			ev.spent = true
-			ev.ps.add(path, "the evaluation would compute more than "+itoa(ev.t.limits.MaxOutputLength)+" bytes")
+			ev.ps.Add(path, "the evaluation would compute more than "+itoa(ev.t.limits.MaxOutputLength)+" bytes")
 		}
 		return false
 	}
@@ -70,7 +72,7 @@ func (ev *evaluator) output(path string, n int) bool {
 // evaluation has already failed.
 func (ev *evaluator) notString(path string, v value) {
 	if v.kind != kInvalid {
-		ev.ps.add(path, "must be a string, not "+v.kind.String())
+		ev.ps.Add(path, "must be a string, not "+v.kind.String())
 	}
 }
 
@@ -87,7 +89,7 @@ func (ev *evaluator) listValue(e *expr) ([]string, bool) {
 	v := ev.eval(e)
 	if v.kind != kList {
 		if v.kind != kInvalid {
-			ev.ps.add(e.path, "must be a list, not "+v.kind.String())
+			ev.ps.Add(e.path, "must be a list, not "+v.kind.String())
 		}
 		return nil, false
 	}
@@ -98,11 +100,11 @@ func (ev *evaluator) ref(e *expr) value {
 	p := e.param
 	s, ok := ev.lookup(p)
 	if !ok {
-		ev.ps.add(e.path, missingMessage(p))
+		ev.ps.Add(e.path, missingMessage(p))
 		return value{}
 	}
 	if tooLong(s, ev.t.limits.MaxParameterLength) {
-		ev.ps.add(e.path, "the value of parameter "+quote(p.name)+" is longer than "+itoa(ev.t.limits.MaxParameterLength)+" characters")
+		ev.ps.Add(e.path, "the value of parameter "+quote(p.name)+" is longer than "+itoa(ev.t.limits.MaxParameterLength)+" characters")
 		return value{}
 	}
 	return value{kind: kString, s: s}
@@ -149,7 +151,7 @@ func (ev *evaluator) list(e *expr) value {
 			out = append(out, v.s)
 		case kNone:
 		case kList:
-			ev.ps.add(a.path, "a list item must be a string, not a list")
+			ev.ps.Add(a.path, "a list item must be a string, not a list")
 			return value{}
 		default:
 			return value{}
@@ -190,7 +192,7 @@ func (ev *evaluator) selectFn(e *expr) value {
 	}
 	i, msg := parseIndex(idx)
 	if msg != "" {
-		ev.ps.add(e.args[0].path, msg)
+		ev.ps.Add(e.args[0].path, msg)
 		return value{}
 	}
 	list, ok := ev.listValue(e.args[1])
@@ -198,7 +200,7 @@ func (ev *evaluator) selectFn(e *expr) value {
 		return value{}
 	}
 	if i >= len(list) {
-		ev.ps.add(e.path, "index "+itoa(i)+" is out of range: the list has "+itoa(len(list))+" items")
+		ev.ps.Add(e.path, "index "+itoa(i)+" is out of range: the list has "+itoa(len(list))+" items")
 		return value{}
 	}
 	return value{kind: kString, s: list[i]}
@@ -214,12 +216,12 @@ func (ev *evaluator) split(e *expr) value {
 		return value{}
 	}
 	if delim == "" {
-		ev.ps.add(e.args[0].path, "the delimiter must not be empty")
+		ev.ps.Add(e.args[0].path, "the delimiter must not be empty")
 		return value{}
 	}
 	n := strings.Count(s, delim) + 1
 	if n > ev.t.limits.MaxListLength {
-		ev.ps.add(e.path, "Fn::Split would make "+itoa(n)+" items; the limit is "+itoa(ev.t.limits.MaxListLength))
+		ev.ps.Add(e.path, "Fn::Split would make "+itoa(n)+" items; the limit is "+itoa(ev.t.limits.MaxListLength))
 		return value{}
 	}
 	if !ev.output(e.path, 16*n) { // the list itself; its strings share s
@@ -239,17 +241,17 @@ func (ev *evaluator) findInMap(e *expr) value {
 	}
 	m, ok := ev.t.mappings[keys[0]]
 	if !ok {
-		ev.ps.add(e.args[0].path, "no mapping named "+quote(keys[0]))
+		ev.ps.Add(e.args[0].path, "no mapping named "+quote(keys[0]))
 		return value{}
 	}
 	top, ok := m[keys[1]]
 	if !ok {
-		ev.ps.add(e.args[1].path, "mapping "+quote(keys[0])+" has no key "+quote(keys[1]))
+		ev.ps.Add(e.args[1].path, "mapping "+quote(keys[0])+" has no key "+quote(keys[1]))
 		return value{}
 	}
 	v, ok := top[keys[2]]
 	if !ok {
-		ev.ps.add(e.args[2].path, "mapping "+quote(keys[0])+" has no key "+quote(keys[2])+" under "+quote(keys[1]))
+		ev.ps.Add(e.args[2].path, "mapping "+quote(keys[0])+" has no key "+quote(keys[2])+" under "+quote(keys[1]))
 		return value{}
 	}
 	return value{kind: kString, s: v}

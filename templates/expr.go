@@ -100,13 +100,13 @@ func (c *compiler) expr(n *jnode, path string) *expr {
 	case jString, jNumber, jBool:
 		return literal(path, n.str)
 	case jNull:
-		c.ps.add(path, "null is not allowed")
+		c.ps.Add(path, "null is not allowed")
 		return nil
 	case jArray:
 		return c.list(n, path)
 	}
 	if !isFunction(n) {
-		c.ps.add(path, "an object is not allowed here; expected a string, a list or a function (Ref, Fn::Join, Fn::Select, Fn::Split, Fn::Sub, Fn::FindInMap, Fn::If)")
+		c.ps.Add(path, "an object is not allowed here; expected a string, a list or a function (Ref, Fn::Join, Fn::Select, Fn::Split, Fn::Sub, Fn::FindInMap, Fn::If)")
 		return nil
 	}
 	name, arg := n.keys[0], n.items[0]
@@ -127,11 +127,11 @@ func (c *compiler) expr(n *jnode, path string) *expr {
 	case "Fn::If":
 		return c.ifFn(arg, fpath)
 	case "Condition", "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
-		c.ps.add(fpath, name+" is allowed only in the Conditions section; use Fn::If with a condition name here")
+		c.ps.Add(fpath, name+" is allowed only in the Conditions section; use Fn::If with a condition name here")
 	case "Fn::GetAtt", "Fn::Base64", "Fn::ImportValue", "Fn::GetAZs", "Fn::Cidr", "Fn::Length", "Fn::ToJsonString", "Fn::Transform":
-		c.ps.add(fpath, name+" is not supported in provisioning templates")
+		c.ps.Add(fpath, name+" is not supported in provisioning templates")
 	default:
-		c.ps.add(fpath, "unknown function "+quote(name))
+		c.ps.Add(fpath, "unknown function "+quote(name))
 	}
 	return nil
 }
@@ -145,10 +145,10 @@ func (c *compiler) stringExpr(n *jnode, path string, optional bool) *expr {
 	}
 	switch {
 	case e.kind == kList:
-		c.ps.add(path, "must be a string, not a list")
+		c.ps.Add(path, "must be a string, not a list")
 		return nil
 	case e.kind == kNone && !optional:
-		c.ps.add(path, "AWS::NoValue is not allowed here")
+		c.ps.Add(path, "AWS::NoValue is not allowed here")
 		return nil
 	}
 	return e
@@ -161,7 +161,7 @@ func (c *compiler) listExpr(n *jnode, path string) *expr {
 		return nil
 	}
 	if e.kind != kList {
-		c.ps.add(path, "must be a list, not "+e.kind.String())
+		c.ps.Add(path, "must be a list, not "+e.kind.String())
 		return nil
 	}
 	return e
@@ -170,7 +170,7 @@ func (c *compiler) listExpr(n *jnode, path string) *expr {
 // list compiles a list written in the template; its items are strings.
 func (c *compiler) list(n *jnode, path string) *expr {
 	if len(n.items) > c.limits.MaxListLength {
-		c.ps.add(path, "the list has more than "+itoa(c.limits.MaxListLength)+" items")
+		c.ps.Add(path, "the list has more than "+itoa(c.limits.MaxListLength)+" items")
 		return nil
 	}
 	e := &expr{op: opList, kind: kList, path: path}
@@ -194,7 +194,7 @@ func (c *compiler) list(n *jnode, path string) *expr {
 // args checks that n is a list of exactly want items.
 func (c *compiler) args(n *jnode, path, name, want string, count int) []*jnode {
 	if n.kind != jArray || len(n.items) != count {
-		c.ps.add(path, name+" takes a list of "+want)
+		c.ps.Add(path, name+" takes a list of "+want)
 		return nil
 	}
 	return n.items
@@ -202,12 +202,12 @@ func (c *compiler) args(n *jnode, path, name, want string, count int) []*jnode {
 
 func (c *compiler) ref(n *jnode, path string) *expr {
 	if n.kind != jString {
-		c.ps.add(path, "Ref takes a parameter name (a string), not "+n.kindName())
+		c.ps.Add(path, "Ref takes a parameter name (a string), not "+n.kindName())
 		return nil
 	}
 	if n.str == noValue {
 		if c.opts.DisableExtensions {
-			c.ps.add(path, "AWS::NoValue is an Imprint extension, disabled for this template")
+			c.ps.Add(path, "AWS::NoValue is an Imprint extension, disabled for this template")
 			return nil
 		}
 		return &expr{op: opNoValue, kind: kNone, path: path}
@@ -244,7 +244,7 @@ func (c *compiler) selectFn(n *jnode, path string) *expr {
 	}
 	if idx.op == opLit {
 		if _, err := parseIndex(idx.lit.s); err != "" {
-			c.ps.add(idx.path, err)
+			c.ps.Add(idx.path, err)
 			return nil
 		}
 	}
@@ -271,7 +271,7 @@ func (c *compiler) split(n *jnode, path string) *expr {
 		return nil
 	}
 	if delim.op == opLit && delim.lit.s == "" {
-		c.ps.add(delim.path, "the delimiter must not be empty")
+		c.ps.Add(delim.path, "the delimiter must not be empty")
 		return nil
 	}
 	return &expr{op: opSplit, kind: kList, path: path, args: []*expr{delim, source}}
@@ -292,7 +292,7 @@ func (c *compiler) findInMap(n *jnode, path string) *expr {
 	}
 	if name := e.args[0]; name.op == opLit {
 		if _, ok := c.t.mappings[name.lit.s]; !ok {
-			c.ps.add(name.path, "no mapping named "+quote(name.lit.s)+" in Mappings")
+			c.ps.Add(name.path, "no mapping named "+quote(name.lit.s)+" in Mappings")
 			return nil
 		}
 	}
@@ -301,11 +301,11 @@ func (c *compiler) findInMap(n *jnode, path string) *expr {
 
 func (c *compiler) ifFn(n *jnode, path string) *expr {
 	if c.opts.DisableExtensions {
-		c.ps.add(path, "Fn::If is an Imprint extension, disabled for this template")
+		c.ps.Add(path, "Fn::If is an Imprint extension, disabled for this template")
 		return nil
 	}
 	if c.inConditions {
-		c.ps.add(path, "Fn::If is not allowed in the Conditions section")
+		c.ps.Add(path, "Fn::If is not allowed in the Conditions section")
 		return nil
 	}
 	a := c.args(n, path, "Fn::If", "three items: a condition name, the value if true and the value if false", 3)
@@ -323,7 +323,7 @@ func (c *compiler) ifFn(n *jnode, path string) *expr {
 	case k == kNone:
 		k = no.kind
 	case no.kind != kNone && no.kind != k:
-		c.ps.add(path, "the two values must both be strings or both be lists")
+		c.ps.Add(path, "the two values must both be strings or both be lists")
 		return nil
 	}
 	return &expr{op: opIf, kind: k, path: path, cond: cond, args: []*expr{yes, no}}
@@ -348,9 +348,9 @@ func (c *compiler) fold(e *expr) *expr {
 	}
 	ev := evaluator{t: c.t, budget: c.limits.MaxOutputLength}
 	v := ev.eval(e)
-	if !ev.ps.ok() {
-		for _, p := range ev.ps.list {
-			c.ps.add(p.Path, p.Message)
+	if ev.ps.Len() != 0 {
+		for _, p := range ev.ps.List() {
+			c.ps.Add(p.Path, p.Message)
 		}
 		return nil
 	}

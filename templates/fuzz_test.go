@@ -64,8 +64,8 @@ func parseParams(s string) map[string]string {
 func checkError(t *testing.T, err error) {
 	t.Helper()
 	var verr *ValidationError
-	if imprint.ErrorKind(err) != imprint.Invalid || !errors.As(err, &verr) || len(verr.Problems) == 0 || len(verr.Problems) > maxProblems+1 {
-		t.Fatalf("error = %v, want Invalid with 1 to %d problems", err, maxProblems+1)
+	if imprint.ErrorKind(err) != imprint.Invalid || !errors.As(err, &verr) || len(verr.Problems) == 0 || len(verr.Problems) > imprint.MaxProblems+1 {
+		t.Fatalf("error = %v, want Invalid with 1 to %d problems", err, imprint.MaxProblems+1)
 	}
 	for _, p := range verr.Problems {
 		if p.Message == "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // jkind is the kind of a JSON value.
@@ -60,12 +62,12 @@ func (n *jnode) kindName() string {
 type decoder struct {
 	dec      *json.Decoder
 	maxDepth int
-	ps       *problems
+	ps       *imprint.Problems
 }
 
 // decodeJSON parses s. It returns nil after adding a problem if s is not
 // one JSON value or nests too deeply.
-func decodeJSON(s string, maxDepth int, ps *problems) *jnode {
+func decodeJSON(s string, maxDepth int, ps *imprint.Problems) *jnode {
 	d := &decoder{dec: json.NewDecoder(strings.NewReader(s)), maxDepth: maxDepth, ps: ps}
 	d.dec.UseNumber()
 	n, err := d.value("", 0)
@@ -76,7 +78,7 @@ func decodeJSON(s string, maxDepth int, ps *problems) *jnode {
 		err = errors.New("unexpected data after the end of the JSON value")
 	}
 	if !errors.Is(err, errDepth) {
-		ps.add("", "invalid JSON: "+err.Error())
+		ps.Add("", "invalid JSON: "+err.Error())
 	}
 	return nil
 }
@@ -94,7 +96,7 @@ func (d *decoder) value(path string, depth int) (*jnode, error) {
 	switch t := tok.(type) {
 	case json.Delim:
 		if depth >= d.maxDepth {
-			d.ps.add(path, "values nest deeper than "+itoa(d.maxDepth)+" levels")
+			d.ps.Add(path, "values nest deeper than "+itoa(d.maxDepth)+" levels")
 			return nil, errDepth
 		}
 		if t == '{' {
@@ -130,7 +132,7 @@ func (d *decoder) object(path string, depth int) (*jnode, error) {
 			}
 		}
 		if (seen != nil && seen[key]) || (seen == nil && n.member(key) != nil) {
-			d.ps.add(child(path, key), "the key appears more than once")
+			d.ps.Add(child(path, key), "the key appears more than once")
 		}
 		if seen != nil {
 			seen[key] = true

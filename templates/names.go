@@ -85,7 +85,7 @@ func (c *compiler) checkStatic(e *expr, rule *nameRule) bool {
 			return true
 		}
 		if msg := rule.check(e.lit.s); msg != "" {
-			c.ps.add(e.path, msg)
+			c.ps.Add(e.path, msg)
 			return false
 		}
 		return true
@@ -93,13 +93,13 @@ func (c *compiler) checkStatic(e *expr, rule *nameRule) bool {
 	total := 0
 	for _, f := range fragments(e, nil) {
 		if i := rule.forbidden(f); i >= 0 {
-			c.ps.add(e.path, "every "+rule.what+" made here contains "+quote(badChar(f, i))+"; allowed are "+rule.chars)
+			c.ps.Add(e.path, "every "+rule.what+" made here contains "+quote(badChar(f, i))+"; allowed are "+rule.chars)
 			return false
 		}
 		total += len(f)
 	}
 	if total > rule.max {
-		c.ps.add(e.path, "every "+rule.what+" made here is longer than "+itoa(rule.max)+" characters")
+		c.ps.Add(e.path, "every "+rule.what+" made here is longer than "+itoa(rule.max)+" characters")
 		return false
 	}
 	return true

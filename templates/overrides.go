@@ -49,7 +49,7 @@ var certOverrideKeys = map[string]overrideKey{
 // calls set for each valid setting.
 func (c *compiler) overrideSettings(n *jnode, path string, keys map[string]overrideKey, what string, set func(name string, o Override)) {
 	if n.kind != jObject || isFunction(n) {
-		c.ps.add(path, "must be an object of property names and settings")
+		c.ps.Add(path, "must be an object of property names and settings")
 		return
 	}
 	seen := make(map[string]bool, len(n.keys))
@@ -57,26 +57,26 @@ func (c *compiler) overrideSettings(n *jnode, path string, keys map[string]overr
 		v, vpath := n.items[i], child(path, key)
 		k, ok := keys[key]
 		if !ok {
-			c.ps.add(vpath, "OverrideSettings of "+what+" do not apply to "+quote(key))
+			c.ps.Add(vpath, "OverrideSettings of "+what+" do not apply to "+quote(key))
 			continue
 		}
 		if seen[k.name] {
-			c.ps.add(vpath, "a second setting for "+k.name)
+			c.ps.Add(vpath, "a second setting for "+k.name)
 			continue
 		}
 		seen[k.name] = true
 		if v.kind != jString {
-			c.ps.add(vpath, "must be DO_NOTHING, REPLACE, FAIL or MERGE, written as a string")
+			c.ps.Add(vpath, "must be DO_NOTHING, REPLACE, FAIL or MERGE, written as a string")
 			continue
 		}
 		o := Override(strings.ToUpper(v.str))
 		switch {
 		case o == Merge && !k.merge:
-			c.ps.add(vpath, "MERGE is allowed only for AttributePayload and ThingGroups; use DO_NOTHING, REPLACE or FAIL")
+			c.ps.Add(vpath, "MERGE is allowed only for AttributePayload and ThingGroups; use DO_NOTHING, REPLACE or FAIL")
 		case o == DoNothing || o == Replace || o == Fail || o == Merge:
 			set(k.name, o)
 		default:
-			c.ps.add(vpath, "unknown setting "+quote(v.str)+"; use DO_NOTHING, REPLACE, FAIL or MERGE")
+			c.ps.Add(vpath, "unknown setting "+quote(v.str)+"; use DO_NOTHING, REPLACE, FAIL or MERGE")
 		}
 	}
 }

@@ -89,7 +89,7 @@ func (t *Template) Evaluate(in Input) (*Plan, error) {
 	ev := evaluator{t: t, in: in, budget: t.limits.MaxOutputLength}
 	for _, p := range t.certParams { // JITP: every declared certificate field must exist
 		if in.Certificate[p.name] == "" {
-			ev.ps.add(p.path, missingMessage(p))
+			ev.ps.Add(p.path, missingMessage(p))
 		}
 	}
 	a := &planAlloc{}
@@ -112,7 +112,7 @@ func (t *Template) Evaluate(in Input) (*Plan, error) {
 	if t.hasConfig {
 		a.plan.DeviceConfiguration = ev.object(t.config, nil)
 	}
-	if err := ev.ps.err("cannot evaluate the template"); err != nil {
+	if err := ev.ps.Err(imprint.Invalid, "cannot evaluate the template"); err != nil {
 		return nil, err
 	}
 	return &a.plan, nil
@@ -142,15 +142,15 @@ func (ev *evaluator) name(e *expr, rule *nameRule, required bool) string {
 	switch v.kind {
 	case kString:
 		if msg := rule.check(v.s); msg != "" {
-			ev.ps.add(e.path, msg)
+			ev.ps.Add(e.path, msg)
 		}
 		return v.s
 	case kNone:
 		if required {
-			ev.ps.add(e.path, "a value is required")
+			ev.ps.Add(e.path, "a value is required")
 		}
 	case kList:
-		ev.ps.add(e.path, "must be a string, not a list")
+		ev.ps.Add(e.path, "must be a string, not a list")
 	}
 	return ""
 }
@@ -165,12 +165,12 @@ func (ev *evaluator) object(members []keyedExpr, rule *nameRule) map[string]stri
 		case kString:
 			if rule != nil {
 				if msg := rule.check(v.s); msg != "" {
-					ev.ps.add(kv.e.path, msg)
+					ev.ps.Add(kv.e.path, msg)
 				}
 			}
 			m[kv.key] = v.s
 		case kList:
-			ev.ps.add(kv.e.path, "must be a string, not a list")
+			ev.ps.Add(kv.e.path, "must be a string, not a list")
 		}
 	}
 	return m
@@ -180,7 +180,7 @@ func (ev *evaluator) groups(e *expr) []string {
 	var out []string
 	add := func(g string) {
 		if msg := thingGroupRule.check(g); msg != "" {
-			ev.ps.add(e.path, msg)
+			ev.ps.Add(e.path, msg)
 		} else if !slices.Contains(out, g) {
 			out = append(out, g)
 		}
@@ -192,7 +192,7 @@ func (ev *evaluator) groups(e *expr) []string {
 			case kString:
 				add(v.s)
 			case kList:
-				ev.ps.add(a.path, "a list item must be a string, not a list")
+				ev.ps.Add(a.path, "a list item must be a string, not a list")
 			}
 		}
 	} else {
@@ -206,7 +206,7 @@ func (ev *evaluator) groups(e *expr) []string {
 		}
 	}
 	if len(out) > ev.t.limits.MaxThingGroups {
-		ev.ps.add(e.path, "a thing is in at most "+itoa(ev.t.limits.MaxThingGroups)+" groups, not "+itoa(len(out)))
+		ev.ps.Add(e.path, "a thing is in at most "+itoa(ev.t.limits.MaxThingGroups)+" groups, not "+itoa(len(out)))
 	}
 	return out
 }
@@ -222,7 +222,7 @@ func (ev *evaluator) certificate(r *certResource, c *Certificate) {
 				c.PEM = s
 			default:
 				if !isHex64(s) {
-					ev.ps.add(r.value.path, "a certificate ID is 64 hexadecimal digits, not "+quote(s))
+					ev.ps.Add(r.value.path, "a certificate ID is 64 hexadecimal digits, not "+quote(s))
 				}
 				c.ID = strings.ToLower(s)
 			}
@@ -238,7 +238,7 @@ func (ev *evaluator) certificate(r *certResource, c *Certificate) {
 		if v.kind == kString {
 			st, ok := parseStatus(v.s)
 			if !ok {
-				ev.ps.add(r.status.path, "Status must be ACTIVE or INACTIVE, not "+quote(v.s))
+				ev.ps.Add(r.status.path, "Status must be ACTIVE or INACTIVE, not "+quote(v.s))
 			}
 			c.Status = st
 		}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // policyResource is a compiled AWS::IoT::Policy.
@@ -35,11 +37,11 @@ const maxPolicyLength = 2048
 
 func (c *compiler) policy(id, path string, cond int, props, overrides *jnode) {
 	if len(c.t.policies) >= c.limits.MaxPolicies {
-		c.ps.add(path, "a template declares at most "+itoa(c.limits.MaxPolicies)+" policies")
+		c.ps.Add(path, "a template declares at most "+itoa(c.limits.MaxPolicies)+" policies")
 		return
 	}
 	if overrides != nil {
-		c.ps.add(child(path, "OverrideSettings"), "policies take no OverrideSettings")
+		c.ps.Add(child(path, "OverrideSettings"), "policies take no OverrideSettings")
 	}
 	r := &policyResource{id: id, path: path, cond: cond}
 	ppath := child(path, "Properties")
@@ -53,14 +55,14 @@ func (c *compiler) policy(id, path string, cond int, props, overrides *jnode) {
 			r.hasDoc, r.docPath = true, vpath
 			c.policyDocument(r, v, vpath)
 		default:
-			c.ps.add(vpath, "unknown property of AWS::IoT::Policy; it has PolicyName or PolicyDocument")
+			c.ps.Add(vpath, "unknown property of AWS::IoT::Policy; it has PolicyName or PolicyDocument")
 		}
 	}
 	switch {
 	case r.hasDoc && props.member("PolicyName") != nil:
-		c.ps.add(ppath, "give PolicyName to attach an existing policy, or PolicyDocument to create one, not both")
+		c.ps.Add(ppath, "give PolicyName to attach an existing policy, or PolicyDocument to create one, not both")
 	case !r.hasDoc && props.member("PolicyName") == nil:
-		c.ps.add(ppath, "PolicyName or PolicyDocument is required")
+		c.ps.Add(ppath, "PolicyName or PolicyDocument is required")
 	}
 	if r.fixedDoc != "" {
 		r.autoName = policyName(r.fixedDoc)
@@ -112,7 +114,7 @@ func (c *compiler) docParts(r *policyResource, n *jnode, path string, b *strings
 		if isFunction(n) {
 			if e := c.expr(n, path); e != nil {
 				if e.kind == kNone {
-					c.ps.add(path, "AWS::NoValue is not allowed in a policy document")
+					c.ps.Add(path, "AWS::NoValue is not allowed in a policy document")
 				}
 				r.parts = append(r.parts, docPart{text: b.String()}, docPart{e: e})
 				b.Reset()
@@ -154,26 +156,26 @@ func writeJSONString(b *strings.Builder, s string) {
 
 // checkPolicy adds a problem under path for each way doc is not an IoT
 // policy document, then asks the PolicyValidator if there is one.
-func (c *compiler) checkPolicy(doc, path string, ps *problems) {
+func (c *compiler) checkPolicy(doc, path string, ps *imprint.Problems) {
 	checkPolicyDocument(doc, path, c.limits.MaxDepth, c.t.validator, ps)
 }
 
-func checkPolicyDocument(doc, path string, maxDepth int, validator func([]byte) error, ps *problems) {
+func checkPolicyDocument(doc, path string, maxDepth int, validator func([]byte) error, ps *imprint.Problems) {
 	if n := nonSpaceLength(doc); n > maxPolicyLength {
-		ps.add(path, "the policy document has "+itoa(n)+" characters not counting whitespace; the limit is "+itoa(maxPolicyLength))
+		ps.Add(path, "the policy document has "+itoa(n)+" characters not counting whitespace; the limit is "+itoa(maxPolicyLength))
 		return
 	}
-	var sub problems
+	var sub imprint.Problems
 	root := decodeJSON(doc, maxDepth, &sub)
 	if root != nil {
 		checkPolicyRoot(root, &sub)
 	}
-	for _, p := range sub.list {
-		ps.add(joinPath(path, p.Path), "policy document: "+p.Message)
+	for _, p := range sub.List() {
+		ps.Add(joinPath(path, p.Path), "policy document: "+p.Message)
 	}
-	if sub.ok() && validator != nil {
+	if sub.Len() == 0 && validator != nil {
 		if err := validator([]byte(doc)); err != nil {
-			ps.add(path, "policy document: "+err.Error())
+			ps.Add(path, "policy document: "+err.Error())
 		}
 	}
 }
@@ -198,21 +200,21 @@ func nonSpaceLength(s string) int {
 	return n
 }
 
-func checkPolicyRoot(root *jnode, ps *problems) {
+func checkPolicyRoot(root *jnode, ps *imprint.Problems) {
 	if root.kind != jObject {
-		ps.add("", "must be a JSON object, not "+root.kindName())
+		ps.Add("", "must be a JSON object, not "+root.kindName())
 		return
 	}
 	switch v := root.member("Version"); {
 	case v == nil:
-		ps.add("", "Version is required (\"2012-10-17\")")
+		ps.Add("", "Version is required (\"2012-10-17\")")
 	case v.kind != jString || (v.str != "2012-10-17" && v.str != "2008-10-17"):
-		ps.add("Version", "must be \"2012-10-17\"")
+		ps.Add("Version", "must be \"2012-10-17\"")
 	}
 	st := root.member("Statement")
 	switch {
 	case st == nil:
-		ps.add("", "Statement is required")
+		ps.Add("", "Statement is required")
 	case st.kind == jObject:
 		checkStatement(st, "Statement", ps)
 	case st.kind == jArray && len(st.items) > 0:
@@ -220,45 +222,45 @@ func checkPolicyRoot(root *jnode, ps *problems) {
 			checkStatement(s, index("Statement", i), ps)
 		}
 	default:
-		ps.add("Statement", "must be a statement or a non-empty list of statements")
+		ps.Add("Statement", "must be a statement or a non-empty list of statements")
 	}
 }
 
-func checkStatement(n *jnode, path string, ps *problems) {
+func checkStatement(n *jnode, path string, ps *imprint.Problems) {
 	if n.kind != jObject {
-		ps.add(path, "a statement must be an object, not "+n.kindName())
+		ps.Add(path, "a statement must be an object, not "+n.kindName())
 		return
 	}
 	switch e := n.member("Effect"); {
 	case e == nil:
-		ps.add(path, "Effect is required (\"Allow\" or \"Deny\")")
+		ps.Add(path, "Effect is required (\"Allow\" or \"Deny\")")
 	case e.kind != jString || (e.str != "Allow" && e.str != "Deny"):
-		ps.add(child(path, "Effect"), "must be \"Allow\" or \"Deny\"")
+		ps.Add(child(path, "Effect"), "must be \"Allow\" or \"Deny\"")
 	}
 	checkStrings(n, "Action", path, ps, true)
 	res, notRes := n.member("Resource") != nil, n.member("NotResource") != nil
 	switch {
 	case res && notRes:
-		ps.add(path, "give Resource or NotResource, not both")
+		ps.Add(path, "give Resource or NotResource, not both")
 	case res:
 		checkStrings(n, "Resource", path, ps, true)
 	case notRes:
 		checkStrings(n, "NotResource", path, ps, true)
 	default:
-		ps.add(path, "Resource is required")
+		ps.Add(path, "Resource is required")
 	}
 	if cond := n.member("Condition"); cond != nil && cond.kind != jObject {
-		ps.add(child(path, "Condition"), "must be an object")
+		ps.Add(child(path, "Condition"), "must be an object")
 	}
 }
 
 // checkStrings checks that the member key of n is a string or a non-empty
 // list of strings.
-func checkStrings(n *jnode, key, path string, ps *problems, required bool) {
+func checkStrings(n *jnode, key, path string, ps *imprint.Problems, required bool) {
 	v := n.member(key)
 	if v == nil {
 		if required {
-			ps.add(path, key+" is required")
+			ps.Add(path, key+" is required")
 		}
 		return
 	}
@@ -267,7 +269,7 @@ func checkStrings(n *jnode, key, path string, ps *problems, required bool) {
 		ok = ok && item.kind == jString
 	}
 	if !ok {
-		ps.add(child(path, key), "must be a string or a non-empty list of strings")
+		ps.Add(child(path, key), "must be a string or a non-empty list of strings")
 	}
 }
 
@@ -307,9 +309,9 @@ func (ev *evaluator) document(r *policyResource) (doc string, ok bool) {
 		}
 		doc = b.String()
 	}
-	before := len(ev.ps.list)
+	before := ev.ps.Len()
 	checkPolicyDocument(doc, r.docPath, ev.t.limits.MaxDepth, ev.t.validator, &ev.ps)
-	return doc, len(ev.ps.list) == before
+	return doc, ev.ps.Len() == before
 }
 
 // docValue writes the value of e into a policy document being built.
@@ -328,13 +330,13 @@ func (ev *evaluator) docValue(b *strings.Builder, e *expr) bool {
 		}
 		b.WriteByte(']')
 	case kNone:
-		ev.ps.add(e.path, "AWS::NoValue is not allowed in a policy document")
+		ev.ps.Add(e.path, "AWS::NoValue is not allowed in a policy document")
 		return false
 	default:
 		return false
 	}
 	if b.Len() > ev.t.limits.MaxValueLength {
-		ev.ps.add(e.path, "the policy document is longer than "+itoa(ev.t.limits.MaxValueLength)+" bytes")
+		ev.ps.Add(e.path, "the policy document is longer than "+itoa(ev.t.limits.MaxValueLength)+" bytes")
 		return false
 	}
 	return true

@@ -37,7 +37,7 @@ type certResource struct {
 
 func (c *compiler) resources(n *jnode, path string) {
 	if n.kind != jObject || len(n.keys) == 0 {
-		c.ps.add(path, "must be an object with at least one resource")
+		c.ps.Add(path, "must be an object with at least one resource")
 		return
 	}
 	for i, id := range n.keys {
@@ -47,12 +47,12 @@ func (c *compiler) resources(n *jnode, path string) {
 
 func (c *compiler) resource(id string, n *jnode, path string) {
 	if n.kind != jObject {
-		c.ps.add(path, "a resource must be an object with Type and Properties, not "+n.kindName())
+		c.ps.Add(path, "a resource must be an object with Type and Properties, not "+n.kindName())
 		return
 	}
 	typ := n.member("Type")
 	if typ == nil || typ.kind != jString {
-		c.ps.add(path, "Type is required: AWS::IoT::Thing, AWS::IoT::Certificate or AWS::IoT::Policy")
+		c.ps.Add(path, "Type is required: AWS::IoT::Thing, AWS::IoT::Certificate or AWS::IoT::Policy")
 		return
 	}
 	for _, key := range n.keys {
@@ -60,10 +60,10 @@ func (c *compiler) resource(id string, n *jnode, path string) {
 		case "Type", "Properties", "OverrideSettings":
 		case "Condition":
 			if c.opts.DisableExtensions {
-				c.ps.add(child(path, key), "Condition on resources is an Imprint extension, disabled for this template")
+				c.ps.Add(child(path, key), "Condition on resources is an Imprint extension, disabled for this template")
 			}
 		default:
-			c.ps.add(child(path, key), "unknown key; a resource has Type, Properties, OverrideSettings and Condition")
+			c.ps.Add(child(path, key), "unknown key; a resource has Type, Properties, OverrideSettings and Condition")
 		}
 	}
 	cond := -1
@@ -74,11 +74,11 @@ func (c *compiler) resource(id string, n *jnode, path string) {
 	}
 	props := n.member("Properties")
 	if props == nil {
-		c.ps.add(path, "Properties is required")
+		c.ps.Add(path, "Properties is required")
 		return
 	}
 	if props.kind != jObject || isFunction(props) {
-		c.ps.add(child(path, "Properties"), "must be an object of properties")
+		c.ps.Add(child(path, "Properties"), "must be an object of properties")
 		return
 	}
 	overrides := n.member("OverrideSettings")
@@ -90,13 +90,13 @@ func (c *compiler) resource(id string, n *jnode, path string) {
 	case typePolicy:
 		c.policy(id, path, cond, props, overrides)
 	default:
-		c.ps.add(child(path, "Type"), "unknown resource type "+quote(typ.str)+"; use AWS::IoT::Thing, AWS::IoT::Certificate or AWS::IoT::Policy")
+		c.ps.Add(child(path, "Type"), "unknown resource type "+quote(typ.str)+"; use AWS::IoT::Thing, AWS::IoT::Certificate or AWS::IoT::Policy")
 	}
 }
 
 func (c *compiler) thing(id, path string, cond int, props, overrides *jnode) {
 	if c.t.thing != nil {
-		c.ps.add(path, "a template declares at most one AWS::IoT::Thing; "+quote(c.t.thing.id)+" is one already")
+		c.ps.Add(path, "a template declares at most one AWS::IoT::Thing; "+quote(c.t.thing.id)+" is one already")
 		return
 	}
 	r := &thingResource{id: id, path: path, cond: cond}
@@ -118,13 +118,13 @@ func (c *compiler) thing(id, path string, cond int, props, overrides *jnode) {
 		case "AttributePayload":
 			r.attrs, r.hasAttrs = c.attributes(v, vpath), true
 		case "PackageVersions":
-			c.ps.add(vpath, "PackageVersions is not supported by Imprint")
+			c.ps.Add(vpath, "PackageVersions is not supported by Imprint")
 		default:
-			c.ps.add(vpath, "unknown property of AWS::IoT::Thing; it has ThingName, AttributePayload, ThingTypeName, ThingGroups and BillingGroup")
+			c.ps.Add(vpath, "unknown property of AWS::IoT::Thing; it has ThingName, AttributePayload, ThingTypeName, ThingGroups and BillingGroup")
 		}
 	}
 	if props.member("ThingName") == nil {
-		c.ps.add(ppath, "ThingName is required")
+		c.ps.Add(ppath, "ThingName is required")
 	}
 	r.overrides = ThingOverrides{AttributePayload: DoNothing, ThingTypeName: DoNothing, ThingGroups: DoNothing}
 	if overrides != nil {
@@ -141,11 +141,11 @@ func (c *compiler) thingGroups(n *jnode, path string) *expr {
 	switch e.op {
 	case opLit:
 		if len(e.lit.list) > c.limits.MaxThingGroups {
-			c.ps.add(path, "a thing is in at most "+itoa(c.limits.MaxThingGroups)+" groups")
+			c.ps.Add(path, "a thing is in at most "+itoa(c.limits.MaxThingGroups)+" groups")
 		}
 		for i, g := range e.lit.list {
 			if msg := thingGroupRule.check(g); msg != "" {
-				c.ps.add(index(path, i), msg)
+				c.ps.Add(index(path, i), msg)
 			}
 		}
 	case opList:
@@ -158,18 +158,18 @@ func (c *compiler) thingGroups(n *jnode, path string) *expr {
 
 func (c *compiler) attributes(n *jnode, path string) []keyedExpr {
 	if n.kind != jObject || isFunction(n) {
-		c.ps.add(path, "must be an object of attribute names and values")
+		c.ps.Add(path, "must be an object of attribute names and values")
 		return nil
 	}
 	if len(n.keys) > c.limits.MaxAttributes {
-		c.ps.add(path, "a thing has at most "+itoa(c.limits.MaxAttributes)+" attributes")
+		c.ps.Add(path, "a thing has at most "+itoa(c.limits.MaxAttributes)+" attributes")
 		return nil
 	}
 	attrs := make([]keyedExpr, 0, len(n.keys))
 	for i, key := range n.keys {
 		vpath := child(path, key)
 		if msg := attrNameRule.check(key); msg != "" {
-			c.ps.add(vpath, msg)
+			c.ps.Add(vpath, msg)
 			continue
 		}
 		e := c.stringExpr(n.items[i], vpath, true)
@@ -185,7 +185,7 @@ func (c *compiler) attributes(n *jnode, path string) []keyedExpr {
 
 func (c *compiler) certificate(id, path string, cond int, props, overrides *jnode) {
 	if c.t.cert != nil {
-		c.ps.add(path, "a template declares at most one AWS::IoT::Certificate; "+quote(c.t.cert.id)+" is one already")
+		c.ps.Add(path, "a template declares at most one AWS::IoT::Certificate; "+quote(c.t.cert.id)+" is one already")
 		return
 	}
 	r := &certResource{id: id, path: path, cond: cond, statusOverride: DoNothing}
@@ -198,16 +198,16 @@ func (c *compiler) certificate(id, path string, cond int, props, overrides *jnod
 			forms = append(forms, key)
 			byID := key == "CertificateId" || key == "CertificateID"
 			if !byID && c.t.typ != Registration {
-				c.ps.add(vpath, key+" is not allowed in "+string(c.t.typ)+" templates: the certificate is the device's own; use CertificateId with {\"Ref\": \""+ParamCertificateID+"\"}")
+				c.ps.Add(vpath, key+" is not allowed in "+string(c.t.typ)+" templates: the certificate is the device's own; use CertificateId with {\"Ref\": \""+ParamCertificateID+"\"}")
 				continue
 			}
 			r.form, r.value = key, c.stringExpr(v, vpath, false)
 			if byID && r.value != nil && r.value.op == opLit && !isHex64(r.value.lit.s) {
-				c.ps.add(vpath, "a certificate ID is 64 hexadecimal digits, not "+quote(r.value.lit.s))
+				c.ps.Add(vpath, "a certificate ID is 64 hexadecimal digits, not "+quote(r.value.lit.s))
 			}
 		case "CACertificatePem":
 			if c.t.typ != Registration {
-				c.ps.add(vpath, key+" is not allowed in "+string(c.t.typ)+" templates")
+				c.ps.Add(vpath, key+" is not allowed in "+string(c.t.typ)+" templates")
 				continue
 			}
 			r.caPEM = c.stringExpr(v, vpath, true)
@@ -215,20 +215,20 @@ func (c *compiler) certificate(id, path string, cond int, props, overrides *jnod
 			r.status = c.stringExpr(v, vpath, true)
 			if r.status != nil && r.status.op == opLit {
 				if _, ok := parseStatus(r.status.lit.s); !ok {
-					c.ps.add(vpath, "Status must be ACTIVE or INACTIVE, not "+quote(r.status.lit.s))
+					c.ps.Add(vpath, "Status must be ACTIVE or INACTIVE, not "+quote(r.status.lit.s))
 				}
 			}
 		default:
-			c.ps.add(vpath, "unknown property of AWS::IoT::Certificate; it has CertificateId, CertificateSigningRequest, CertificatePem, CACertificatePem and Status")
+			c.ps.Add(vpath, "unknown property of AWS::IoT::Certificate; it has CertificateId, CertificateSigningRequest, CertificatePem, CACertificatePem and Status")
 		}
 	}
 	switch {
 	case len(forms) == 0:
-		c.ps.add(ppath, "name the certificate with CertificateId, CertificateSigningRequest or CertificatePem")
+		c.ps.Add(ppath, "name the certificate with CertificateId, CertificateSigningRequest or CertificatePem")
 	case len(forms) > 1:
-		c.ps.add(ppath, "name the certificate one way only, not with "+strings.Join(forms, " and "))
+		c.ps.Add(ppath, "name the certificate one way only, not with "+strings.Join(forms, " and "))
 	case r.caPEM != nil && r.form != "CertificatePem":
-		c.ps.add(child(ppath, "CACertificatePem"), "CACertificatePem goes only with CertificatePem")
+		c.ps.Add(child(ppath, "CACertificatePem"), "CACertificatePem goes only with CertificatePem")
 	}
 	if overrides != nil {
 		c.certOverrides(r, overrides, child(path, "OverrideSettings"))

@@ -19,12 +19,12 @@ func (c *compiler) sub(n *jnode, path string) *expr {
 			return nil
 		}
 	default:
-		c.ps.add(path, "Fn::Sub takes a string, or a list of a string and an object of variables")
+		c.ps.Add(path, "Fn::Sub takes a string, or a list of a string and an object of variables")
 		return nil
 	}
 	pieces, msg := splitSub(text.str)
 	if msg != "" {
-		c.ps.add(textPath, msg)
+		c.ps.Add(textPath, msg)
 		return nil
 	}
 	e := &expr{op: opSub, kind: kString, path: path}
@@ -55,7 +55,7 @@ func (c *compiler) lookupSubVariable(name, path string) *param {
 	if c.declared[name] == nil && c.implicit[name] == nil && !isCertParamName(name) &&
 		!c.opts.AllowUndeclaredParameters && strings.Contains(name, ":") && !strings.HasPrefix(name, "AWS::") {
 		// Most likely an IoT policy variable such as ${iot:ClientId}.
-		c.ps.add(path, "${"+name+"} is not a parameter or variable; write ${!"+name+"} for the literal text ${"+name+"}")
+		c.ps.Add(path, "${"+name+"} is not a parameter or variable; write ${!"+name+"} for the literal text ${"+name+"}")
 		return nil
 	}
 	return c.lookupParam(name, path)

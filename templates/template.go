@@ -160,14 +160,14 @@ func Parse(body string, opts Options) (*Template, error) {
 	c := &compiler{opts: opts, limits: opts.Limits.withDefaults()}
 	c.t = &Template{typ: opts.Type, limits: c.limits, validator: opts.PolicyValidator}
 	if n := len(body); n > 4*c.limits.MaxBodyLength || utf8.RuneCountInString(body) > c.limits.MaxBodyLength {
-		c.ps.add("", "the template body is longer than "+itoa(c.limits.MaxBodyLength)+" characters")
-		return nil, c.ps.err("invalid template")
+		c.ps.Add("", "the template body is longer than "+itoa(c.limits.MaxBodyLength)+" characters")
+		return nil, c.ps.Err(imprint.Invalid, "invalid template")
 	}
 	root := decodeJSON(body, c.limits.MaxDepth, &c.ps)
 	if root != nil {
 		c.compile(root)
 	}
-	if err := c.ps.err("invalid template"); err != nil {
+	if err := c.ps.Err(imprint.Invalid, "invalid template"); err != nil {
 		return nil, err
 	}
 	return c.t, nil

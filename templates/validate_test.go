@@ -297,14 +297,14 @@ func TestValidateReportsEverything(t *testing.T) {
 	_, err := Parse(body, Options{Type: JITP})
 	ps := problemsOf(t, err)
 	want := []Problem{
-		{"Resources.thing.Properties.ThingName", `the thing name "bad name" contains " "; allowed are letters, digits and :_-`},
-		{"Resources.thing.Properties.Color", "unknown property of AWS::IoT::Thing; it has ThingName, AttributePayload, ThingTypeName, ThingGroups and BillingGroup"},
-		{"Resources.thing.OverrideSettings.ThingTypeName", "MERGE is allowed only for AttributePayload and ThingGroups; use DO_NOTHING, REPLACE or FAIL"},
-		{"Resources.certificate.Properties.CertificateId.Ref", `parameter "Cert" is not declared in Parameters`},
-		{"Resources.certificate.Properties.CertificatePem", `CertificatePem is not allowed in JITP templates: the certificate is the device's own; use CertificateId with {"Ref": "AWS::IoT::Certificate::Id"}`},
-		{"Resources.certificate.Properties", "name the certificate one way only, not with CertificateId and CertificatePem"},
-		{"Resources.policy.Properties.PolicyDocument", `policy document: Version is required ("2012-10-17")`},
-		{"Resources.policy.Properties.PolicyDocument", "policy document: Statement is required"},
+		{Path: "Resources.thing.Properties.ThingName", Message: `the thing name "bad name" contains " "; allowed are letters, digits and :_-`},
+		{Path: "Resources.thing.Properties.Color", Message: "unknown property of AWS::IoT::Thing; it has ThingName, AttributePayload, ThingTypeName, ThingGroups and BillingGroup"},
+		{Path: "Resources.thing.OverrideSettings.ThingTypeName", Message: "MERGE is allowed only for AttributePayload and ThingGroups; use DO_NOTHING, REPLACE or FAIL"},
+		{Path: "Resources.certificate.Properties.CertificateId.Ref", Message: `parameter "Cert" is not declared in Parameters`},
+		{Path: "Resources.certificate.Properties.CertificatePem", Message: `CertificatePem is not allowed in JITP templates: the certificate is the device's own; use CertificateId with {"Ref": "AWS::IoT::Certificate::Id"}`},
+		{Path: "Resources.certificate.Properties", Message: "name the certificate one way only, not with CertificateId and CertificatePem"},
+		{Path: "Resources.policy.Properties.PolicyDocument", Message: `policy document: Version is required ("2012-10-17")`},
+		{Path: "Resources.policy.Properties.PolicyDocument", Message: "policy document: Statement is required"},
 	}
 	if len(ps) != len(want) {
 		t.Fatalf("Parse() problems = %d %v, want %d", len(ps), ps, len(want))
