@@ -72,8 +72,11 @@ type CA struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	Profile   IssuanceProfile
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// ProvisioningTemplate names the JITP template the CA's devices are
+	// provisioned with on first connection; empty for none.
+	ProvisioningTemplate string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // IssuanceProfile is what an issuing CA will sign. The zero value is not

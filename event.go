@@ -40,7 +40,8 @@ const (
 var EventTypes = []string{
 	EventCertificateIssued, EventCertificateActivated, EventCertificateDeactivated, EventCertificateRevoked,
 	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventTokenCreated,
-	EventWebhookCreated, EventWebhookDeleted,
+	EventWebhookCreated, EventWebhookDeleted, EventTemplateCreated, EventTemplateUpdated, EventTemplateDeleted,
+	EventTemplateVersionCreated, EventTemplateVersionDeleted, EventCATemplateSet,
 }
 
 // EventFilter selects audit events. Zero fields do not filter.

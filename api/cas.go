@@ -26,13 +26,15 @@ type caJSON struct {
 	NotAfter       time.Time                `json:"notAfter"`
 	Profile        *imprint.IssuanceProfile `json:"profile,omitempty"`
 	CertificatePEM string                   `json:"certificatePem"`
-	CreatedAt      time.Time                `json:"createdAt"`
+	// ProvisioningTemplate is the JITP template of the CA's devices.
+	ProvisioningTemplate string    `json:"provisioningTemplate,omitempty"`
+	CreatedAt            time.Time `json:"createdAt"`
 }
 
 func caOf(c *imprint.CA) caJSON {
 	j := caJSON{CAID: c.ID, Name: c.Name, Role: string(c.Role), ParentID: c.ParentID, Status: string(c.Status),
 		Subject: c.Subject, Serial: c.Serial, KeyAlgorithm: string(c.KeyAlgorithm), NotBefore: c.NotBefore.UTC(),
-		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC()}
+		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC(), ProvisioningTemplate: c.ProvisioningTemplate}
 	if c.Role == imprint.CAIssuing {
 		p := c.Profile
 		j.Profile = &p

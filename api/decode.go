@@ -109,3 +109,13 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Write(body)
 	w.Write([]byte{'\n'})
 }
+
+// jsonUnmarshalStrict decodes b into v, refusing unknown fields.
+func jsonUnmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return imprint.Errorf(imprint.Invalid, "%s", jsonProblem(err))
+	}
+	return nil
+}

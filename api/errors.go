@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -29,6 +30,9 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"requestId,omitempty"`
+	// Problems lists every fault of a document (a template, a policy), each
+	// with its JSON path.
+	Problems []imprint.Problem `json:"problems,omitempty"`
 }
 
 // detailOf returns what a client may see of err: its kind's code and its
@@ -41,6 +45,10 @@ func detailOf(r *http.Request, err error) (int, errorDetail) {
 	}
 	if kind == imprint.Unavailable && d.Message == "internal error" {
 		d.Message = "service unavailable"
+	}
+	var ve *imprint.ValidationError
+	if kind == imprint.Invalid && errors.As(err, &ve) {
+		d.Problems = ve.Problems
 	}
 	return statusOf[kind], d
 }

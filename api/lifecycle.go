@@ -21,6 +21,7 @@ type LifecycleStore interface {
 	RunRevocationJob(ctx context.Context, id, owner string, deadline time.Time) (*imprint.RevocationJob, error)
 	RevocationJob(ctx context.Context, id string) (*imprint.RevocationJob, error)
 	SetCAStatus(ctx context.Context, id string, status imprint.CAStatus, actor imprint.Actor) (*imprint.CA, error)
+	CA(ctx context.Context, id string) (*imprint.CA, error)
 }
 
 // JobRunner finishes bulk revocations in the background.
@@ -280,21 +281,39 @@ func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req
 	return s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: old.CAID, ValidityDays: req.ValidityDays})
 }
 
-type caStatusRequest struct {
-	Status imprint.CAStatus `json:"status"`
+type caPatch struct {
+	Status               imprint.CAStatus `json:"status"`
+	ProvisioningTemplate *string          `json:"provisioningTemplate"`
 }
 
-// handleSetCAStatus: PATCH /v1/cas/{id}, {status: ACTIVE|INACTIVE}.
+// handleSetCAStatus: PATCH /v1/cas/{id}, {status?: ACTIVE|INACTIVE,
+// provisioningTemplate?: the JITP template name, "" for none}.
 func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := decodeWithID[caStatusRequest](s, w, r, "CA ID")
+	id, req, ok := decodeWithID[caPatch](s, w, r, "CA ID")
 	if !ok {
 		return
 	}
 	if c, err := s.ca.CA(id); err == nil && c.Role == imprint.CARoot {
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "CA %s is the root; deactivate the issuing CAs under it", id))
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "CA %s is the root; change the issuing CAs under it", id))
 		return
 	}
-	c, err := s.store.SetCAStatus(r.Context(), id, imprint.CAStatus(strings.ToUpper(string(req.Status))), imprint.ActorFromContext(r.Context()))
+	status := imprint.CAStatus(strings.ToUpper(string(req.Status)))
+	switch {
+	case req.Status == "" && req.ProvisioningTemplate == nil:
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "give status or provisioningTemplate"))
+		return
+	case req.Status != "" && status != imprint.CAActive && status != imprint.CAInactive:
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE"))
+		return
+	}
+	if err := s.setCATemplate(r.Context(), id, req.ProvisioningTemplate); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.store.CA(r.Context(), id)
+	if err == nil && req.Status != "" {
+		c, err = s.store.SetCAStatus(r.Context(), id, status, imprint.ActorFromContext(r.Context()))
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

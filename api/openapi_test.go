@@ -180,6 +180,13 @@ func readSpecOperations(spec []byte) (map[string]specOperation, error) {
 			continue
 		}
 		key, value, _ := strings.Cut(trimmed, ":")
+		if q := trimmed[0]; q == '"' || q == '\'' { // a quoted key may hold colons
+			if end := strings.IndexByte(trimmed[1:], q); end >= 0 {
+				if rest, ok := strings.CutPrefix(trimmed[end+2:], ":"); ok {
+					key, value = trimmed[1:end+1], rest
+				}
+			}
+		}
 		key, value = strings.Trim(key, `"'`), strings.TrimSpace(value)
 		if strings.HasPrefix(value, "|") || strings.HasPrefix(value, ">") {
 			blockIndent = indent

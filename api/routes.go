@@ -32,8 +32,11 @@ type Deps struct {
 	RenewalGrace time.Duration
 	// OCSPMaxAge is the Cache-Control max-age of OCSP answers to GET.
 	OCSPMaxAge time.Duration
-	// WebhookAllowHTTP lets webhooks use plain http URLs.
+	// WebhookAllowHTTP lets webhooks (and pre-provisioning hooks) use plain http URLs.
 	WebhookAllowHTTP bool
+	// MaxTemplateVersions is how many versions a provisioning template may
+	// have (imprint.DefaultMaxTemplateVersions if 0).
+	MaxTemplateVersions int
 }
 
 // Store is what the API needs from the database.
@@ -43,6 +46,7 @@ type Store interface {
 	LifecycleStore
 	EventStore
 	WebhookStore
+	TemplateStore
 	Ping(ctx context.Context) error
 }
 
@@ -60,6 +64,8 @@ type server struct {
 	renewalGrace time.Duration
 	ocspMaxAge   time.Duration
 	webhookHTTP  bool
+	templates    *templateCache
+	maxVersions  int
 }
 
 // RequestTimeout bounds every request but the event stream.
@@ -71,6 +77,10 @@ func NewHandler(d Deps) http.Handler {
 		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store), metrics: newMetrics(d.Registry),
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
+		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
+	}
+	if s.maxVersions <= 0 {
+		s.maxVersions = imprint.DefaultMaxTemplateVersions
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, s.recoverPanics, s.metrics.observe)
@@ -115,6 +125,11 @@ func NewHandler(d Deps) http.Handler {
 				r.Get("/revocation-jobs/{id}", s.handleGetJob)
 				r.Get("/webhooks", s.handleListWebhooks)
 				r.Get("/webhooks/{id}/deliveries", s.handleListDeliveries)
+				r.Get("/provisioning-templates", s.handleListTemplates)
+				r.Get("/provisioning-templates/{name}", s.handleGetTemplate)
+				r.Get("/provisioning-templates/{name}/versions", s.handleListVersions)
+				r.Get("/provisioning-templates/{name}/versions/{version}", s.handleGetVersion)
+				r.Post("/provisioning-templates/{name}:preview", s.handlePreview)
 			})
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireRole(imprint.RoleAdmin))
@@ -125,6 +140,11 @@ func NewHandler(d Deps) http.Handler {
 				r.Post("/certificates/revoke", s.handleBulkRevoke)
 				r.Post("/webhooks", s.handleCreateWebhook)
 				r.Delete("/webhooks/{id}", s.handleDeleteWebhook)
+				r.Post("/provisioning-templates", s.handleCreateTemplate)
+				r.Patch("/provisioning-templates/{name}", s.handlePatchTemplate)
+				r.Delete("/provisioning-templates/{name}", s.handleDeleteTemplate)
+				r.Post("/provisioning-templates/{name}/versions", s.handleCreateVersion)
+				r.Delete("/provisioning-templates/{name}/versions/{version}", s.handleDeleteVersion)
 			})
 		})
 	})

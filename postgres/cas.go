@@ -11,7 +11,7 @@ import (
 )
 
 const caColumns = `id, name, role, coalesce(parent_id, ''), status, subject, common_name, serial,
-	key_algorithm, key_uri, der, not_before, not_after, profile, created_at, updated_at`
+	key_algorithm, key_uri, der, not_before, not_after, profile, coalesce(provisioning_template, ''), created_at, updated_at`
 
 // CreateCA records a CA and its ca.created audit event in one transaction.
 // Returns Conflict if the name or ID is taken.
@@ -72,7 +72,7 @@ func scanCA(row pgx.Row) (*imprint.CA, error) {
 	)
 	err := row.Scan(&ca.ID, &ca.Name, &role, &ca.ParentID, &status, &ca.Subject, &ca.CommonName,
 		&ca.Serial, &keyAlg, &ca.KeyURI, &ca.DER, &ca.NotBefore, &ca.NotAfter, &profile,
-		&ca.CreatedAt, &ca.UpdatedAt)
+		&ca.ProvisioningTemplate, &ca.CreatedAt, &ca.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}

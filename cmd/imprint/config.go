@@ -12,8 +12,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // config is the server's configuration. Each field comes from a flag, else
@@ -37,6 +40,7 @@ type config struct {
 	OCSPMaxAge       time.Duration // IMPRINT_OCSP_MAX_AGE
 	RenewalGrace     time.Duration // IMPRINT_RENEWAL_GRACE
 	WebhookAllowHTTP bool          // IMPRINT_WEBHOOK_ALLOW_HTTP
+	MaxVersions      int           // IMPRINT_TEMPLATE_MAX_VERSIONS
 }
 
 // serverFlags registers the server's configuration on fs, with defaults from
@@ -71,6 +75,11 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	dur(&c.OCSPValidity, "ocsp-validity", "IMPRINT_OCSP_VALIDITY", time.Hour, "time from an OCSP response's thisUpdate to its nextUpdate")
 	dur(&c.OCSPMaxAge, "ocsp-max-age", "IMPRINT_OCSP_MAX_AGE", time.Minute, "how long HTTP caches may keep OCSP answers to GET")
 	dur(&c.RenewalGrace, "renewal-grace", "IMPRINT_RENEWAL_GRACE", 0, "how long a renewed certificate stays valid before it is revoked as superseded")
+	maxVersions, err := strconv.Atoi(getenv("IMPRINT_TEMPLATE_MAX_VERSIONS"))
+	if err != nil {
+		maxVersions = imprint.DefaultMaxTemplateVersions
+	}
+	fs.IntVar(&c.MaxVersions, "template-max-versions", maxVersions, "versions a provisioning template may have (IMPRINT_TEMPLATE_MAX_VERSIONS)")
 	allowHTTP := getenv("IMPRINT_WEBHOOK_ALLOW_HTTP") == "true"
 	fs.BoolVar(&c.WebhookAllowHTTP, "webhook-allow-http", allowHTTP, "let webhooks use plain http URLs (IMPRINT_WEBHOOK_ALLOW_HTTP)")
 	return c

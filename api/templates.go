@@ -1,0 +1,512 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/policy"
+	"github.com/imprint-iot/imprint/templates"
+)
+
+// TemplateStore keeps provisioning templates and their versions.
+type TemplateStore interface {
+	CreateTemplate(ctx context.Context, t *imprint.ProvisioningTemplate, actor imprint.Actor) error
+	Template(ctx context.Context, name string) (*imprint.ProvisioningTemplate, error)
+	Templates(ctx context.Context, after string, limit int) ([]*imprint.ProvisioningTemplate, string, error)
+	UpdateTemplate(ctx context.Context, name string, u imprint.TemplateUpdate, actor imprint.Actor) (*imprint.ProvisioningTemplate, error)
+	DeleteTemplate(ctx context.Context, name string, actor imprint.Actor) error
+	CreateTemplateVersion(ctx context.Context, name, body string, setDefault bool, maxVersions int, actor imprint.Actor) (*imprint.TemplateVersion, error)
+	TemplateVersions(ctx context.Context, name string) ([]imprint.TemplateVersion, error)
+	TemplateVersion(ctx context.Context, name string, id int) (*imprint.TemplateVersion, error)
+	DeleteTemplateVersion(ctx context.Context, name string, id int, actor imprint.Actor) error
+	SetCATemplate(ctx context.Context, caID, name string, actor imprint.Actor) error
+}
+
+var templateNameRE = regexp.MustCompile(`^[0-9A-Za-z_-]{1,36}$`)
+
+// templateCache holds parsed templates by the hash of their type and body:
+// a version is parsed once, however often it is used.
+type templateCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*templates.Template
+}
+
+// maxCachedTemplates bounds the cache; past it, it starts afresh.
+const maxCachedTemplates = 4096
+
+func (c *templateCache) parse(typ, body string) (*templates.Template, error) {
+	key := sha256.Sum256([]byte(typ + "\x00" + body))
+	c.mu.Lock()
+	t, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	t, err := templates.Parse(body, templates.Options{Type: templates.Type(typ), PolicyValidator: policy.Validate})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedTemplates {
+		c.m = map[[32]byte]*templates.Template{}
+	}
+	c.m[key] = t
+	c.mu.Unlock()
+	return t, nil
+}
+
+type hookJSON struct {
+	URL       string `json:"url"`
+	Secret    string `json:"secret,omitempty"` // in requests only
+	TimeoutMs int    `json:"timeoutMs,omitempty"`
+}
+
+// sealHook checks a hook and seals its secret.
+func (s *server) sealHook(h *hookJSON) (*imprint.PreProvisioningHook, error) {
+	if h == nil {
+		return nil, nil
+	}
+	probe := webhookRequest{URL: h.URL, Events: []string{"*"}, Secret: h.Secret}
+	if err := probe.validate(s.webhookHTTP); err != nil {
+		return nil, imprint.Errorf(imprint.Invalid, "preProvisioningHook: %s", imprint.ErrorMessage(err))
+	}
+	if h.TimeoutMs == 0 {
+		h.TimeoutMs = 5000
+	}
+	if h.TimeoutMs < 100 || h.TimeoutMs > 5000 {
+		return nil, imprint.Errorf(imprint.Invalid, "preProvisioningHook.timeoutMs must be from 100 to 5000")
+	}
+	return &imprint.PreProvisioningHook{URL: h.URL, SealedSecret: s.secrets.Seal(h.Secret), TimeoutMs: h.TimeoutMs}, nil
+}
+
+type templateRequest struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Type        string    `json:"type"`
+	Body        string    `json:"body"`
+	Enabled     *bool     `json:"enabled"`
+	Hook        *hookJSON `json:"preProvisioningHook"`
+}
+
+func validateDescription(d string) error {
+	if utf8.RuneCountInString(d) > imprint.MaxTemplateDescription || !printable(d) {
+		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control characters", imprint.MaxTemplateDescription)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (q *templateRequest) Validate() error {
+	switch {
+	case !templateNameRE.MatchString(q.Name):
+		return imprint.Errorf(imprint.Invalid, "name must be 1 to 36 characters of [0-9A-Za-z_-]")
+	case q.Type != "JITP" && q.Type != "FLEET_PROVISIONING":
+		return imprint.Errorf(imprint.Invalid, "type must be JITP or FLEET_PROVISIONING")
+	case q.Body == "":
+		return imprint.Errorf(imprint.Invalid, "field \"body\" is required")
+	}
+	return validateDescription(q.Description)
+}
+
+type templateJSON struct {
+	Name             string    `json:"name"`
+	Description      string    `json:"description"`
+	Type             string    `json:"type"`
+	Enabled          bool      `json:"enabled"`
+	DefaultVersionID int       `json:"defaultVersionId"`
+	Hook             *hookJSON `json:"preProvisioningHook,omitempty"`
+	Body             string    `json:"body,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+}
+
+func templateOf(t *imprint.ProvisioningTemplate, withBody bool) templateJSON {
+	j := templateJSON{Name: t.Name, Description: t.Description, Type: t.Type, Enabled: t.Enabled,
+		DefaultVersionID: t.DefaultVersion, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+	if t.Hook != nil {
+		j.Hook = &hookJSON{URL: t.Hook.URL, TimeoutMs: t.Hook.TimeoutMs}
+	}
+	if withBody {
+		j.Body = t.Body
+	}
+	return j
+}
+
+// handleCreateTemplate: POST /v1/provisioning-templates. The body is parsed
+// and validated now, not when a device connects; every fault is reported.
+func (s *server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) {
+	req, ok := readJSON[templateRequest](s, w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.templates.parse(req.Type, req.Body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	hook, err := s.sealHook(req.Hook)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t := &imprint.ProvisioningTemplate{Name: req.Name, Description: req.Description, Type: req.Type,
+		Enabled: req.Enabled == nil || *req.Enabled, Hook: hook, Body: req.Body}
+	if err := s.store.CreateTemplate(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusCreated, templateOf(t, true))
+}
+
+// readJSON reads and decodes a request body of type T, answering faults.
+func readJSON[T any](s *server, w http.ResponseWriter, r *http.Request) (T, bool) {
+	var zero T
+	body, err := readBody(w, r)
+	if err == nil {
+		zero, err = decode[T](body)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return zero, false
+	}
+	return zero, true
+}
+
+func templateName(r *http.Request) (string, error) {
+	name := chi.URLParam(r, "name")
+	if !templateNameRE.MatchString(name) {
+		return "", imprint.Errorf(imprint.NotFound, "provisioning template %q not found", name)
+	}
+	return name, nil
+}
+
+// handleGetTemplate: GET /v1/provisioning-templates/{name}, with the default body.
+func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	var t *imprint.ProvisioningTemplate
+	if err == nil {
+		t, err = s.store.Template(r.Context(), name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, templateOf(t, true))
+}
+
+// handleListTemplates: GET /v1/provisioning-templates?limit=&cursor=.
+func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > imprint.MaxPageSize {
+			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize))
+			return
+		}
+		limit = n
+	}
+	ts, next, err := s.store.Templates(r.Context(), r.URL.Query().Get("cursor"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Templates  []templateJSON `json:"templates"`
+		NextCursor string         `json:"nextCursor,omitempty"`
+	}{Templates: make([]templateJSON, len(ts)), NextCursor: next}
+	for i, t := range ts {
+		out.Templates[i] = templateOf(t, false)
+	}
+	encode(w, http.StatusOK, out)
+}
+
+type templatePatch struct {
+	Description      *string            `json:"description"`
+	Enabled          *bool              `json:"enabled"`
+	Hook             optional[hookJSON] `json:"preProvisioningHook"`
+	DefaultVersionID *int               `json:"defaultVersionId"`
+	Type             string             `json:"type"`
+}
+
+// optional tells a JSON field left out from one set to null.
+type optional[T any] struct {
+	Set   bool
+	Value *T
+}
+
+func (o *optional[T]) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		return nil
+	}
+	o.Value = new(T)
+	return jsonUnmarshalStrict(b, o.Value)
+}
+
+// handlePatchTemplate: PATCH /v1/provisioning-templates/{name}: description,
+// enabled, hook (null removes it), default version. The type is fixed.
+func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, ok := readJSON[templatePatch](s, w, r)
+	if !ok {
+		return
+	}
+	var u imprint.TemplateUpdate
+	switch {
+	case req.Description == nil && req.Enabled == nil && !req.Hook.Set && req.DefaultVersionID == nil && req.Type == "":
+		err = imprint.Errorf(imprint.Invalid, "nothing to change: give description, enabled, preProvisioningHook or defaultVersionId")
+	case req.Type != "":
+		err = imprint.Errorf(imprint.Invalid, "a template's type is fixed at creation")
+	case req.Description != nil:
+		err = validateDescription(*req.Description)
+	}
+	if err == nil && req.Hook.Set {
+		var hook *imprint.PreProvisioningHook
+		hook, err = s.sealHook(req.Hook.Value)
+		u.Hook = &hook
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u.Description, u.Enabled, u.DefaultVersion = req.Description, req.Enabled, req.DefaultVersionID
+	t, err := s.store.UpdateTemplate(r.Context(), name, u, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, templateOf(t, true))
+}
+
+// handleDeleteTemplate: DELETE /v1/provisioning-templates/{name}; 409 while
+// a CA provisions with it.
+func (s *server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	if err == nil {
+		err = s.store.DeleteTemplate(r.Context(), name, imprint.ActorFromContext(r.Context()))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type versionRequest struct {
+	Body string `json:"body"`
+}
+
+type versionJSON struct {
+	VersionID int       `json:"versionId"`
+	IsDefault bool      `json:"isDefault"`
+	Body      string    `json:"body,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func versionOf(v *imprint.TemplateVersion, withBody bool) versionJSON {
+	j := versionJSON{VersionID: v.VersionID, IsDefault: v.IsDefault, CreatedAt: v.CreatedAt.UTC()}
+	if withBody {
+		j.Body = v.Body
+	}
+	return j
+}
+
+// handleCreateVersion: POST /v1/provisioning-templates/{name}/versions?setAsDefault=true.
+func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	var t *imprint.ProvisioningTemplate
+	if err == nil {
+		t, err = s.store.Template(r.Context(), name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	setDefault, err := boolParam(r, "setAsDefault")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, ok := readJSON[versionRequest](s, w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.templates.parse(t.Type, req.Body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v, err := s.store.CreateTemplateVersion(r.Context(), name, req.Body, setDefault, s.maxVersions, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusCreated, versionOf(v, true))
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, imprint.Errorf(imprint.Invalid, "%s must be true or false", name)
+	}
+	return b, nil
+}
+
+// handleListVersions: GET /v1/provisioning-templates/{name}/versions.
+func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	var vs []imprint.TemplateVersion
+	if err == nil {
+		vs, err = s.store.TemplateVersions(r.Context(), name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Versions []versionJSON `json:"versions"`
+	}{Versions: make([]versionJSON, len(vs))}
+	for i := range vs {
+		out.Versions[i] = versionOf(&vs[i], false)
+	}
+	encode(w, http.StatusOK, out)
+}
+
+func versionParam(r *http.Request) (string, int, error) {
+	name, err := templateName(r)
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := strconv.Atoi(chi.URLParam(r, "version"))
+	if err != nil || id < 1 {
+		return "", 0, imprint.Errorf(imprint.NotFound, "provisioning template %s has no version %q", name, chi.URLParam(r, "version"))
+	}
+	return name, id, nil
+}
+
+// handleGetVersion: GET /v1/provisioning-templates/{name}/versions/{version}.
+func (s *server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
+	name, id, err := versionParam(r)
+	var v *imprint.TemplateVersion
+	if err == nil {
+		v, err = s.store.TemplateVersion(r.Context(), name, id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, versionOf(v, true))
+}
+
+// handleDeleteVersion: DELETE …/versions/{version}; not the default (409).
+func (s *server) handleDeleteVersion(w http.ResponseWriter, r *http.Request) {
+	name, id, err := versionParam(r)
+	if err == nil {
+		err = s.store.DeleteTemplateVersion(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type previewRequest struct {
+	Parameters     map[string]string `json:"parameters"`
+	CertificatePEM string            `json:"certificatePem"`
+	VersionID      int               `json:"versionId"`
+}
+
+// handlePreview: POST /v1/provisioning-templates/{name}:preview evaluates a
+// version (the default unless named) against the given parameters and, for
+// JITP, a certificate's derived parameters, and returns the plan. Nothing is
+// applied.
+func (s *server) handlePreview(w http.ResponseWriter, r *http.Request) {
+	name, err := templateName(r)
+	var t *imprint.ProvisioningTemplate
+	if err == nil {
+		t, err = s.store.Template(r.Context(), name)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, ok := readJSON[previewRequest](s, w, r)
+	if !ok {
+		return
+	}
+	plan, err := s.preview(r.Context(), t, req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, plan)
+}
+
+func (s *server) preview(ctx context.Context, t *imprint.ProvisioningTemplate, req previewRequest) (*templates.Plan, error) {
+	body := t.Body
+	if req.VersionID != 0 && req.VersionID != t.DefaultVersion {
+		v, err := s.store.TemplateVersion(ctx, t.Name, req.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		body = v.Body
+	}
+	tpl, err := s.templates.parse(t.Type, body)
+	if err != nil {
+		return nil, err
+	}
+	in := templates.Input{Parameters: req.Parameters}
+	if req.CertificatePEM != "" {
+		block, _ := pem.Decode([]byte(req.CertificatePEM))
+		if block == nil || block.Type != "CERTIFICATE" || len(req.CertificatePEM) > 65536 {
+			return nil, imprint.Errorf(imprint.Invalid, "certificatePem must be one PEM CERTIFICATE of at most 64 KiB")
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, imprint.Errorf(imprint.Invalid, "certificatePem: %v", err)
+		}
+		in.Certificate = templates.CertificateParameters(cert)
+	}
+	return tpl.Evaluate(in)
+}
+
+// setCATemplate is the provisioningTemplate part of PATCH /v1/cas/{id}.
+func (s *server) setCATemplate(ctx context.Context, caID string, name *string) error {
+	if name == nil {
+		return nil
+	}
+	if *name != "" && !templateNameRE.MatchString(*name) {
+		return imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name")
+	}
+	return s.store.SetCATemplate(ctx, caID, *name, imprint.ActorFromContext(ctx))
+}
