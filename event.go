@@ -42,6 +42,11 @@ var EventTypes = []string{
 	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventTokenCreated,
 	EventWebhookCreated, EventWebhookDeleted, EventTemplateCreated, EventTemplateUpdated, EventTemplateDeleted,
 	EventTemplateVersionCreated, EventTemplateVersionDeleted, EventCATemplateSet,
+	EventThingCreated, EventThingUpdated, EventThingDeleted, EventThingTypeCreated, EventThingTypeUpdated,
+	EventThingTypeDeleted, EventThingGroupCreated, EventThingGroupDeleted, EventThingGroupAdded,
+	EventThingGroupRemoved, EventPrincipalAttached, EventPrincipalDetached, EventPolicyCreated,
+	EventPolicyDeleted, EventPolicyVersionAdded, EventPolicyVersionGone, EventPolicyDefaultSet,
+	EventPolicyAttached, EventPolicyDetached,
 }
 
 // EventFilter selects audit events. Zero fields do not filter.

@@ -47,6 +47,8 @@ type Store interface {
 	EventStore
 	WebhookStore
 	TemplateStore
+	RegistryStore
+	PolicyStore
 	Ping(ctx context.Context) error
 }
 
@@ -104,6 +106,8 @@ func NewHandler(d Deps) http.Handler {
 		r.With(s.requireRole(readers...)).Get("/events/stream", s.handleEventStream) // long-lived: no timeout
 		r.Group(func(r chi.Router) {
 			r.Use(middleware.Timeout(RequestTimeout))
+			s.registryRoutes(r)
+			s.policyRoutes(r)
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireRole(issuers...))
 				r.Post("/certificates", s.handleIssue)
