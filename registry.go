@@ -144,3 +144,18 @@ const (
 	EventPolicyAttached     = "policy.attached"
 	EventPolicyDetached     = "policy.detached"
 )
+
+// Principal is one attachment of a certificate to a thing.
+type Principal struct {
+	ThingName     string
+	CertificateID string
+	Exclusive     bool // EXCLUSIVE_THING: the certificate is this thing's alone
+}
+
+// ThingUpdate changes a thing. Zero fields are left as they are.
+type ThingUpdate struct {
+	TypeName        *string           // "" removes the type
+	Attributes      map[string]string // replaces them, or merges with Merge ("" values remove)
+	Merge           bool
+	ExpectedVersion int64 // 0: any
+}

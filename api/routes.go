@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/policy"
 )
 
 // Deps are what the API is built from. All are required but the durations.
@@ -37,6 +38,9 @@ type Deps struct {
 	// MaxTemplateVersions is how many versions a provisioning template may
 	// have (imprint.DefaultMaxTemplateVersions if 0).
 	MaxTemplateVersions int
+	// MaxPolicyCharacters is the most characters, whitespace aside, of an IoT
+	// policy document (policy.DefaultMaxCharacters, 2,048, if 0).
+	MaxPolicyCharacters int
 }
 
 // Store is what the API needs from the database.
@@ -68,6 +72,8 @@ type server struct {
 	webhookHTTP  bool
 	templates    *templateCache
 	maxVersions  int
+	policies     *policy.Cache
+	policyLimits policy.Limits
 }
 
 // RequestTimeout bounds every request but the event stream.
@@ -80,6 +86,7 @@ func NewHandler(d Deps) http.Handler {
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
 		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
+		policies: policy.NewCache(0), policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
 	}
 	if s.maxVersions <= 0 {
 		s.maxVersions = imprint.DefaultMaxTemplateVersions

@@ -41,6 +41,7 @@ type config struct {
 	RenewalGrace     time.Duration // IMPRINT_RENEWAL_GRACE
 	WebhookAllowHTTP bool          // IMPRINT_WEBHOOK_ALLOW_HTTP
 	MaxVersions      int           // IMPRINT_TEMPLATE_MAX_VERSIONS
+	MaxPolicyChars   int           // IMPRINT_POLICY_MAX_CHARACTERS
 }
 
 // serverFlags registers the server's configuration on fs, with defaults from
@@ -80,6 +81,11 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 		maxVersions = imprint.DefaultMaxTemplateVersions
 	}
 	fs.IntVar(&c.MaxVersions, "template-max-versions", maxVersions, "versions a provisioning template may have (IMPRINT_TEMPLATE_MAX_VERSIONS)")
+	maxPolicy, err := strconv.Atoi(getenv("IMPRINT_POLICY_MAX_CHARACTERS"))
+	if err != nil {
+		maxPolicy = 2048
+	}
+	fs.IntVar(&c.MaxPolicyChars, "policy-max-characters", maxPolicy, "non-whitespace characters a policy document may have (IMPRINT_POLICY_MAX_CHARACTERS)")
 	allowHTTP := getenv("IMPRINT_WEBHOOK_ALLOW_HTTP") == "true"
 	fs.BoolVar(&c.WebhookAllowHTTP, "webhook-allow-http", allowHTTP, "let webhooks use plain http URLs (IMPRINT_WEBHOOK_ALLOW_HTTP)")
 	return c

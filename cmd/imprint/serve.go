@@ -296,7 +296,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	go e.revokeSuperseded(ctx)
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets,
 		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
-		MaxTemplateVersions: e.cfg.MaxVersions}, nil
+		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
 }
 
 // revokeSuperseded revokes renewed certificates whose grace has passed.
