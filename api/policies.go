@@ -297,15 +297,7 @@ func (s *server) handleListPolicyVersions(w http.ResponseWriter, r *http.Request
 }
 
 func policyVersionParam(r *http.Request) (string, int, error) {
-	name, err := policyName(r)
-	if err != nil {
-		return "", 0, err
-	}
-	id, err := strconv.Atoi(chi.URLParam(r, "version"))
-	if err != nil || id < 1 {
-		return "", 0, imprint.Errorf(imprint.NotFound, "policy %s has no version %q", name, chi.URLParam(r, "version"))
-	}
-	return name, id, nil
+	return namedVersion(r, policyName, "policy")
 }
 
 // handleGetPolicyVersion: GET /v1/policies/{name}/versions/{version}.

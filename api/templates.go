@@ -402,13 +402,19 @@ func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) {
 }
 
 func versionParam(r *http.Request) (string, int, error) {
-	name, err := templateName(r)
+	return namedVersion(r, templateName, "provisioning template")
+}
+
+// namedVersion reads the {name} and {version} of a versioned document's
+// route: a template's or a policy's. A malformed version is NotFound.
+func namedVersion(r *http.Request, nameOf func(*http.Request) (string, error), what string) (string, int, error) {
+	name, err := nameOf(r)
 	if err != nil {
 		return "", 0, err
 	}
 	id, err := strconv.Atoi(chi.URLParam(r, "version"))
 	if err != nil || id < 1 {
-		return "", 0, imprint.Errorf(imprint.NotFound, "provisioning template %s has no version %q", name, chi.URLParam(r, "version"))
+		return "", 0, imprint.Errorf(imprint.NotFound, "%s %s has no version %q", what, name, chi.URLParam(r, "version"))
 	}
 	return name, id, nil
 }
