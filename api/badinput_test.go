@@ -35,9 +35,7 @@ func tamperedCSR(t *testing.T) string {
 // with. The last of genkey's arguments goes after "-out file".
 func opensslCSR(t *testing.T, genkey ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	needOpenSSL(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "key.pem")
 	args := append(genkey[:len(genkey)-1:len(genkey)-1], "-out", key, genkey[len(genkey)-1])
