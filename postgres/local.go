@@ -46,6 +46,10 @@ func StartLocal(ctx context.Context, dir string, log *slog.Logger) (*Local, erro
 	if err != nil {
 		return nil, err
 	}
+	// The PostgreSQL programs run elsewhere: they need the absolute path.
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
 	l := &Local{dir: dir, bin: bin, log: log}
 	if os.Geteuid() == 0 {
 		if l.cred, err = unprivilegedCredential(); err != nil {

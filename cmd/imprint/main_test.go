@@ -211,7 +211,9 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 	dataDir := t.TempDir()
 	// As root, PostgreSQL runs as another user, which must reach the directory.
 	os.Chmod(filepath.Dir(dataDir), 0o711)
-	env := map[string]string{"IMPRINT_DATA_DIR": dataDir, "IMPRINT_LOG_LEVEL": "warn"}
+	// A relative data directory, as `make run` uses.
+	t.Chdir(dataDir)
+	env := map[string]string{"IMPRINT_DATA_DIR": "data", "IMPRINT_LOG_LEVEL": "warn"}
 	s := startServe(t, env)
 	c := device.NewClient(s.url, s.token, nil)
 	if _, err := device.Enroll(context.Background(), c, "private-1", "", ""); err != nil {
@@ -220,10 +222,10 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "postgres", "cluster", "postmaster.pid")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dataDir, "data", "postgres", "cluster", "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("the private PostgreSQL is still running after serve stopped (postmaster.pid: %v)", err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "ca-passphrase")); err != nil {
+	if _, err := os.Stat(filepath.Join(dataDir, "data", "ca-passphrase")); err != nil {
 		t.Errorf("no generated CA passphrase: %v", err)
 	}
 }
