@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -432,15 +431,9 @@ func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
 	if f.CreatedBefore, err = timeParam(q.Get("createdBefore"), "createdBefore"); err != nil {
 		return f, err
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > imprint.MaxPageSize {
-			return f, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize)
-		}
-		f.Limit = n
-	}
 	f.After = q.Get("cursor")
-	return f, nil
+	f.Limit, err = limitParam(q)
+	return f, err
 }
 
 func timeParam(v, name string) (time.Time, error) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/imprint-iot/imprint"
@@ -108,6 +110,20 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	w.Write(body)
 	w.Write([]byte{'\n'})
+}
+
+// limitParam reads a listing's page size: 0 (the default) when absent,
+// Invalid unless 1 to imprint.MaxPageSize.
+func limitParam(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > imprint.MaxPageSize {
+		return 0, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize)
+	}
+	return n, nil
 }
 
 // jsonUnmarshalStrict decodes b into v, refusing unknown fields.

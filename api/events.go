@@ -69,10 +69,8 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("cursor"); v != "" && err == nil {
 		f.Cursor, err = parseEventCursor(v)
 	}
-	if v := q.Get("limit"); v != "" && err == nil {
-		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 || f.Limit > imprint.MaxPageSize {
-			err = imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize)
-		}
+	if err == nil {
+		f.Limit, err = limitParam(q)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -63,7 +63,7 @@ func TestOpenAPIRoles(t *testing.T) {
 			method, path, _ := strings.Cut(op, " ")
 			want, ok := spec[op]
 			if !ok {
-				t.Skip("not in openapi.yaml; TestOpenAPIOperations reports it")
+				return // not in openapi.yaml: TestOpenAPIOperations fails for it
 			}
 			anonymous := probe(h, method, path, "")
 			if !strings.HasPrefix(path, "/v1/") {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -160,14 +159,10 @@ func (s *server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
 
 // handleListPolicies: GET /v1/policies?limit=&cursor=.
 func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > imprint.MaxPageSize {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize))
-			return
-		}
-		limit = n
+	limit, err := limitParam(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	ps, next, err := s.store.Policies(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {

@@ -274,13 +274,10 @@ func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "attributeValue needs attributeName"))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > imprint.MaxPageSize {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize))
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = limitParam(q); err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	things, next, err := s.store.Things(r.Context(), f)
 	if err != nil {

@@ -218,14 +218,10 @@ func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
 
 // handleListTemplates: GET /v1/provisioning-templates?limit=&cursor=.
 func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
-	limit := 0
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > imprint.MaxPageSize {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "limit must be a number from 1 to %d", imprint.MaxPageSize))
-			return
-		}
-		limit = n
+	limit, err := limitParam(r.URL.Query())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	ts, next, err := s.store.Templates(r.Context(), r.URL.Query().Get("cursor"), limit)
 	if err != nil {
