@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -240,36 +241,39 @@ func TestWebhooks(t *testing.T) {
 	r.json(t, &failing)
 	c := e.issueOne("hook-1")
 	e.do("POST", "/v1/certificates/"+c.CertificateID+"/revoke", e.admin, map[string]string{"reason": "keyCompromise"})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, func() (bool, string) {
 		mu.Lock()
-		n := len(bodies)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(bodies) > 0, "no delivery received"
+	})
 	mu.Lock()
-	defer mu.Unlock()
-	if len(bodies) != 1 || !strings.HasPrefix(bodies[0], "certificate.revoked ") || !strings.Contains(bodies[0], c.CertificateID) {
-		t.Fatalf("deliveries received = %q, want one signed certificate.revoked", bodies)
+	received := append([]string(nil), bodies...)
+	mu.Unlock()
+	if len(received) != 1 || !strings.HasPrefix(received[0], "certificate.revoked ") || !strings.Contains(received[0], c.CertificateID) {
+		t.Fatalf("deliveries received = %q, want one signed certificate.revoked", received)
 	}
-	var ds struct {
-		Deliveries []struct {
-			Status     string
-			Attempts   int
-			LastStatus int
-		}
+	type delivery struct {
+		Status     string
+		Attempts   int
+		LastStatus int
 	}
-	e.do("GET", "/v1/webhooks/"+hook.WebhookID+"/deliveries", e.auditor, nil).json(t, &ds)
-	if len(ds.Deliveries) != 1 || ds.Deliveries[0].Status != "DELIVERED" || ds.Deliveries[0].LastStatus != 200 {
-		t.Errorf("deliveries of the good webhook = %+v", ds.Deliveries)
+	deliveries := func(hookID string) []delivery {
+		var ds struct{ Deliveries []delivery }
+		e.do("GET", "/v1/webhooks/"+hookID+"/deliveries", e.auditor, nil).json(t, &ds)
+		return ds.Deliveries
 	}
-	e.do("GET", "/v1/webhooks/"+failing.WebhookID+"/deliveries", e.auditor, nil).json(t, &ds)
-	if len(ds.Deliveries) < 2 || ds.Deliveries[0].Status != "PENDING" || ds.Deliveries[0].LastStatus != 500 || ds.Deliveries[0].Attempts < 1 {
-		t.Errorf("deliveries of the failing webhook = %+v, want pending retries after a 500", ds.Deliveries)
-	}
+	// The dispatcher records the outcome after the receiver has answered:
+	// wait for the recorded state rather than assert it at once.
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		ds := deliveries(hook.WebhookID)
+		return len(ds) == 1 && ds[0].Status == "DELIVERED" && ds[0].LastStatus == 200,
+			fmt.Sprintf("deliveries of the good webhook = %+v, want one DELIVERED with 200", ds)
+	})
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		ds := deliveries(failing.WebhookID)
+		return len(ds) >= 2 && ds[0].Status == "PENDING" && ds[0].LastStatus == 500 && ds[0].Attempts >= 1,
+			fmt.Sprintf("deliveries of the failing webhook = %+v, want pending retries after a 500", ds)
+	})
 	if n := e.count(`SELECT count(*) FROM webhooks WHERE secret LIKE '%` + secret + `%'`); n != 0 {
 		t.Error("a webhook secret is stored in clear")
 	}
