@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/device"
 )
 
@@ -120,7 +119,7 @@ func runBenchIssue(ctx context.Context, args []string, getenv func(string) strin
 			b, _ := pem.Decode(p)
 			ders = append(ders, b.Bytes)
 		}
-		ceil, err := ca.SigningCeiling(ders, 3*time.Second, runtime.GOMAXPROCS(0))
+		ceil, err := device.SigningCeiling(ders, 3*time.Second, runtime.GOMAXPROCS(0))
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package ca
+package device
 
 import (
 	"crypto/ecdsa"
@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,13 @@ func SigningCeiling(csrs [][]byte, d time.Duration, workers int) (float64, error
 	if err != nil {
 		return 0, err
 	}
-	tpl := caTemplate(pkix.Name{CommonName: "ceiling"}, time.Hour, 0)
+	now := time.Now()
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ceiling"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
 	if err != nil {
 		return 0, err
@@ -65,9 +72,13 @@ func signOnce(csrDER []byte, issuerCert *x509.Certificate, key *ecdsa.PrivateKey
 	if err := csr.CheckSignature(); err != nil {
 		return err
 	}
+	serial := make([]byte, 16)
+	if _, err := rand.Read(serial); err != nil {
+		return err
+	}
 	now := time.Now()
 	_, err = x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber: randomSerial(), Subject: csr.Subject, NotBefore: now, NotAfter: now.Add(time.Hour),
+		SerialNumber: new(big.Int).SetBytes(serial), Subject: csr.Subject, NotBefore: now, NotAfter: now.Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		CRLDistributionPoints: []string{"http://localhost/crl"}, OCSPServer: []string{"http://localhost/ocsp"},
 	}, issuerCert, csr.PublicKey, key)
