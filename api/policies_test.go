@@ -414,8 +414,8 @@ func (e *env) authorize(body any) []authResult {
 }
 
 // TestAuthorizeAWSExamples reproduces the decisions documented for AWS IoT's
-// example policies (shared/aws-examples/policy-*.json, beside the
-// repository), each attached to a real certificate, with real things where
+// example policies (testdata/aws-examples/policy-*.json, the examples of the design
+// documents, copied into the module), each attached to a real certificate, with real things where
 // the policy reads one.
 func TestAuthorizeAWSExamples(t *testing.T) {
 	e := newEnv(t)
@@ -475,7 +475,7 @@ func TestAuthorizeAWSExamples(t *testing.T) {
 			{"star-thing", "", "SUBSCRIBE", arn + "topicfilter/some/topic", "IMPLICIT_DENY"},
 		}},
 	}
-	const dir = "../../shared/aws-examples"
+	const dir = "../testdata/aws-examples"
 	files, _ := filepath.Glob(filepath.Join(dir, "policy-*.json"))
 	if len(files) == 0 {
 		if os.Getenv("CI") != "" {

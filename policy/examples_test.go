@@ -9,7 +9,7 @@ import (
 
 // exampleDir holds the AWS documentation examples, beside the repository in
 // CI and on developer machines.
-const exampleDir = "../../shared/aws-examples"
+const exampleDir = "../testdata/aws-examples"
 
 // exampleCase is one request against a documented example policy, with the
 // decision its documentation gives.

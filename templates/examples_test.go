@@ -15,7 +15,7 @@ import (
 )
 
 // jitpTemplateBody is AWS's JITP example template
-// (shared/aws-examples/jitp-template-body.json), kept here so that the
+// (testdata/aws-examples/jitp-template-body.json), kept here so that the
 // package's tests and benchmark stand on their own.
 const jitpTemplateBody = `{
    "Parameters":{

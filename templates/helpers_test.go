@@ -23,7 +23,7 @@ import (
 
 // examplesDir holds AWS's documented examples; CI checks the repository out
 // beside shared/.
-const examplesDir = "../../shared/aws-examples"
+const examplesDir = "../testdata/aws-examples"
 
 // readExample returns the content of an example file. Without the examples
 // the test is skipped, except in CI, where it fails.
