@@ -22,6 +22,7 @@ const (
 	Conflict                 // the resource's current state does not allow the change
 	Unavailable              // a dependency (the database, a key) is down; retry later
 	TooLarge                 // the input is larger than the limit for it
+	Aborted                  // a concurrent change got in the way (serialization failure, deadlock); the whole operation may be retried
 )
 
 var kindNames = [...]string{
@@ -33,6 +34,7 @@ var kindNames = [...]string{
 	Conflict:     "conflict",
 	Unavailable:  "unavailable",
 	TooLarge:     "too_large",
+	Aborted:      "aborted",
 }
 
 // String returns the kind's snake_case name, as clients see it.

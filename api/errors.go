@@ -19,6 +19,7 @@ var statusOf = map[imprint.Kind]int{
 	imprint.Conflict:     http.StatusConflict,
 	imprint.Unavailable:  http.StatusServiceUnavailable,
 	imprint.TooLarge:     http.StatusRequestEntityTooLarge,
+	imprint.Aborted:      http.StatusServiceUnavailable, // with Retry-After: retrying may succeed
 }
 
 // errorBody is the JSON of every error response.

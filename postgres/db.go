@@ -111,8 +111,9 @@ var constraintMessages = map[string]string{
 }
 
 // mapError gives err the Imprint kind it has: NotFound for no rows, Conflict
-// for unique violations (with the constraint's message), Unavailable when the
-// database cannot be reached. Other errors are returned as they are.
+// for unique violations (with the constraint's message), Aborted for
+// serialization failures and deadlocks, Unavailable when the database cannot
+// be reached. Other errors are returned as they are.
 func mapError(err error) error {
 	if err == nil {
 		return nil
@@ -142,6 +143,8 @@ func mapError(err error) error {
 				msg = "refers to a resource that does not exist"
 			}
 			return &imprint.Error{Kind: imprint.NotFound, Message: msg, Err: err}
+		case pe.Code == "40001", pe.Code == "40P01": // serialization_failure, deadlock_detected
+			return &imprint.Error{Kind: imprint.Aborted, Message: "a concurrent change got in the way; retry the request", Err: err}
 		case pe.Code == "23514": // check_violation
 			if msg == "" {
 				msg = "value out of range"

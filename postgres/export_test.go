@@ -8,3 +8,15 @@ func (db *DB) CountForTest(ctx context.Context, sql string) (int, error) {
 	err := db.pool.QueryRow(ctx, sql).Scan(&n)
 	return n, err
 }
+
+// ExecForTest runs a statement in the transaction. Tests only.
+func (t *Tx) ExecForTest(ctx context.Context, sql string, args ...any) error {
+	_, err := t.tx.Exec(ctx, sql, args...)
+	return mapError(err)
+}
+
+// ExecForTest runs a statement outside any transaction. Tests only.
+func (db *DB) ExecForTest(ctx context.Context, sql string, args ...any) error {
+	_, err := db.pool.Exec(ctx, sql, args...)
+	return mapError(err)
+}
