@@ -43,6 +43,9 @@ type CARole string
 const (
 	CARoot    CARole = "root"    // self-signed; signs issuing CAs only
 	CAIssuing CARole = "issuing" // Imprint holds its key and issues device certificates
+	// CAExternal is a customer's CA registered with Imprint: Imprint trusts the
+	// device certificates it signs but never holds its key.
+	CAExternal CARole = "external"
 )
 
 // SAN types an issuance profile may allow.
@@ -53,7 +56,8 @@ const (
 	SANEmail = "email"
 )
 
-// CA is a certificate authority Imprint holds the key of.
+// CA is a certificate authority: one Imprint holds the key of (a root or an
+// issuing CA), or a customer's CA registered with Imprint (external).
 type CA struct {
 	// ID is the lowercase hex SHA-256 of the CA certificate's DER.
 	ID           string
@@ -67,6 +71,7 @@ type CA struct {
 	KeyAlgorithm KeyType
 	// KeyURI locates the private key: "softkms:path=/data/ca/x.key" today,
 	// a PKCS#11 or cloud KMS URI tomorrow. The key itself is never stored.
+	// Empty for an external CA.
 	KeyURI    string
 	DER       []byte
 	NotBefore time.Time
@@ -75,8 +80,18 @@ type CA struct {
 	// ProvisioningTemplate names the JITP template the CA's devices are
 	// provisioned with on first connection; empty for none.
 	ProvisioningTemplate string
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// AutoRegistration lets devices whose certificates the CA signed register
+	// (and be provisioned) on their first connection.
+	AutoRegistration bool
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// CAUpdate is a change to a CA; nil fields are left as they are.
+type CAUpdate struct {
+	Status               *CAStatus
+	AutoRegistration     *bool
+	ProvisioningTemplate *string // the JITP template's name, "" for none
 }
 
 // IssuanceProfile is what an issuing CA will sign. The zero value is not

@@ -32,6 +32,7 @@ const (
 	EventCertificateRenewed     = "certificate.renewed"
 	EventCAActivated            = "ca.activated"
 	EventCADeactivated          = "ca.deactivated"
+	EventCAAutoRegistrationSet  = "ca.auto_registration_set"
 	EventWebhookCreated         = "webhook.created"
 	EventWebhookDeleted         = "webhook.deleted"
 )
@@ -39,7 +40,7 @@ const (
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{
 	EventCertificateIssued, EventCertificateActivated, EventCertificateDeactivated, EventCertificateRevoked,
-	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventTokenCreated,
+	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventCAAutoRegistrationSet, EventTokenCreated,
 	EventWebhookCreated, EventWebhookDeleted, EventTemplateCreated, EventTemplateUpdated, EventTemplateDeleted,
 	EventTemplateVersionCreated, EventTemplateVersionDeleted, EventCATemplateSet,
 	EventThingCreated, EventThingUpdated, EventThingDeleted, EventThingTypeCreated, EventThingTypeUpdated,

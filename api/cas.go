@@ -28,13 +28,15 @@ type caJSON struct {
 	CertificatePEM string                   `json:"certificatePem"`
 	// ProvisioningTemplate is the JITP template of the CA's devices.
 	ProvisioningTemplate string    `json:"provisioningTemplate,omitempty"`
+	AutoRegistration     bool      `json:"autoRegistration"`
 	CreatedAt            time.Time `json:"createdAt"`
 }
 
 func caOf(c *imprint.CA) caJSON {
 	j := caJSON{CAID: c.ID, Name: c.Name, Role: string(c.Role), ParentID: c.ParentID, Status: string(c.Status),
 		Subject: c.Subject, Serial: c.Serial, KeyAlgorithm: string(c.KeyAlgorithm), NotBefore: c.NotBefore.UTC(),
-		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC(), ProvisioningTemplate: c.ProvisioningTemplate}
+		NotAfter: c.NotAfter.UTC(), CreatedAt: c.CreatedAt.UTC(), ProvisioningTemplate: c.ProvisioningTemplate,
+		AutoRegistration: c.AutoRegistration}
 	if c.Role == imprint.CAIssuing {
 		p := c.Profile
 		j.Profile = &p

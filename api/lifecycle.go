@@ -20,7 +20,7 @@ type LifecycleStore interface {
 	CreateRevocationJob(ctx context.Context, sel imprint.RevocationSelector, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.RevocationJob, error)
 	RunRevocationJob(ctx context.Context, id, owner string, deadline time.Time) (*imprint.RevocationJob, error)
 	RevocationJob(ctx context.Context, id string) (*imprint.RevocationJob, error)
-	SetCAStatus(ctx context.Context, id string, status imprint.CAStatus, actor imprint.Actor) (*imprint.CA, error)
+	UpdateCA(ctx context.Context, id string, u imprint.CAUpdate, actor imprint.Actor) (*imprint.CA, error)
 	CA(ctx context.Context, id string) (*imprint.CA, error)
 }
 
@@ -283,11 +283,13 @@ func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req
 
 type caPatch struct {
 	Status               imprint.CAStatus `json:"status"`
+	AutoRegistration     *bool            `json:"autoRegistration"`
 	ProvisioningTemplate *string          `json:"provisioningTemplate"`
 }
 
 // handleSetCAStatus: PATCH /v1/cas/{id}, {status?: ACTIVE|INACTIVE,
-// provisioningTemplate?: the JITP template name, "" for none}.
+// autoRegistration?: bool, provisioningTemplate?: the JITP template name, ""
+// for none}, all in one transaction.
 func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
 	id, req, ok := decodeWithID[caPatch](s, w, r, "CA ID")
 	if !ok {
@@ -297,23 +299,24 @@ func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "CA %s is the root; change the issuing CAs under it", id))
 		return
 	}
+	var u imprint.CAUpdate
 	status := imprint.CAStatus(strings.ToUpper(string(req.Status)))
 	switch {
-	case req.Status == "" && req.ProvisioningTemplate == nil:
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "give status or provisioningTemplate"))
+	case req.Status == "" && req.ProvisioningTemplate == nil && req.AutoRegistration == nil:
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "give status, autoRegistration or provisioningTemplate"))
 		return
 	case req.Status != "" && status != imprint.CAActive && status != imprint.CAInactive:
 		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE"))
 		return
+	case req.Status != "":
+		u.Status = &status
 	}
-	if err := s.setCATemplate(r.Context(), id, req.ProvisioningTemplate); err != nil {
-		s.writeError(w, r, err)
+	if t := req.ProvisioningTemplate; t != nil && *t != "" && !templateNameRE.MatchString(*t) {
+		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name"))
 		return
 	}
-	c, err := s.store.CA(r.Context(), id)
-	if err == nil && req.Status != "" {
-		c, err = s.store.SetCAStatus(r.Context(), id, status, imprint.ActorFromContext(r.Context()))
-	}
+	u.AutoRegistration, u.ProvisioningTemplate = req.AutoRegistration, req.ProvisioningTemplate
+	c, err := s.store.UpdateCA(r.Context(), id, u, imprint.ActorFromContext(r.Context()))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

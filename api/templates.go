@@ -31,7 +31,6 @@ type TemplateStore interface {
 	TemplateVersions(ctx context.Context, name string) ([]imprint.TemplateVersion, error)
 	TemplateVersion(ctx context.Context, name string, id int) (*imprint.TemplateVersion, error)
 	DeleteTemplateVersion(ctx context.Context, name string, id int, actor imprint.Actor) error
-	SetCATemplate(ctx context.Context, caID, name string, actor imprint.Actor) error
 }
 
 var templateNameRE = regexp.MustCompile(`^[0-9A-Za-z_-]{1,36}$`)
@@ -500,15 +499,4 @@ func (s *server) preview(ctx context.Context, t *imprint.ProvisioningTemplate, r
 		in.Certificate = templates.CertificateParameters(cert)
 	}
 	return tpl.Evaluate(in)
-}
-
-// setCATemplate is the provisioningTemplate part of PATCH /v1/cas/{id}.
-func (s *server) setCATemplate(ctx context.Context, caID string, name *string) error {
-	if name == nil {
-		return nil
-	}
-	if *name != "" && !templateNameRE.MatchString(*name) {
-		return imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name")
-	}
-	return s.store.SetCATemplate(ctx, caID, *name, imprint.ActorFromContext(ctx))
 }

@@ -43,7 +43,6 @@ type Config struct {
 // Authority issues device certificates from Imprint's CAs. It is safe for
 // concurrent use.
 type Authority struct {
-	ctx        context.Context
 	store      Store
 	dataDir    string
 	passphrase []byte
@@ -54,6 +53,7 @@ type Authority struct {
 	cas     map[string]*imprint.CA // every CA, by ID
 	issuers map[string]*issuer     // CAs whose key is loaded, by ID
 	roots   []*x509.Certificate
+	trust   *x509.CertPool // see TrustPool
 }
 
 // issuer is an issuing CA with its key loaded.
@@ -79,7 +79,6 @@ func New(ctx context.Context, cfg Config, store Store) (*Authority, error) {
 		return nil, imprint.Errorf(imprint.Invalid, "a CA key passphrase is required")
 	}
 	a := &Authority{
-		ctx:        ctx,
 		store:      store,
 		dataDir:    cfg.DataDir,
 		passphrase: cfg.Passphrase,
@@ -98,8 +97,10 @@ func New(ctx context.Context, cfg Config, store Store) (*Authority, error) {
 }
 
 // Reload reads the CAs from the store and loads the keys of issuing CAs not
-// loaded yet. A key that cannot be loaded is an error: Imprint fails fast
-// rather than run without a CA it was told about.
+// loaded yet. An issuing CA whose key cannot be loaded is logged and left
+// out (it issues nothing on this replica, and Reload tries again next time);
+// the others are loaded all the same. Returns an error only when the store
+// cannot be read.
 func (a *Authority) Reload(ctx context.Context) error {
 	cas, err := a.store.CAs(ctx)
 	if err != nil {
@@ -109,40 +110,73 @@ func (a *Authority) Reload(ctx context.Context) error {
 	defer a.mu.Unlock()
 	for _, c := range cas {
 		a.cas[c.ID] = c
-		if c.Role == imprint.CARoot {
+		switch c.Role {
+		case imprint.CARoot:
 			if !a.hasRoot(c.ID) {
 				cert, err := x509.ParseCertificate(c.DER)
 				if err != nil {
-					return fmt.Errorf("parse root CA %s: %w", c.ID, err)
+					a.log.ErrorContext(ctx, "root CA certificate does not parse", "ca", c.ID, "err", err)
+					continue
 				}
 				a.roots = append(a.roots, cert)
 			}
-			continue
-		}
-		if old, ok := a.issuers[c.ID]; ok {
-			// The status or profile may have changed. Replace the issuer
-			// rather than change it: Issue reads it without the lock.
-			cnRE, err := c.Profile.CommonNameRegexp()
-			if err != nil {
-				return fmt.Errorf("issuing CA %s (%s): %w", c.Name, c.ID, err)
+		case imprint.CAIssuing:
+			if old, ok := a.issuers[c.ID]; ok {
+				// The status or profile may have changed. Replace the issuer
+				// rather than change it: Issue reads it without the lock.
+				cnRE, err := c.Profile.CommonNameRegexp()
+				if err != nil {
+					a.log.ErrorContext(ctx, "issuing CA profile", "ca", c.ID, "name", c.Name, "err", err)
+					continue
+				}
+				upd := *old
+				upd.ca, upd.cnRE = c, cnRE
+				a.issuers[c.ID] = &upd
 			}
-			upd := *old
-			upd.ca, upd.cnRE = c, cnRE
-			a.issuers[c.ID] = &upd
-			continue
 		}
 	}
 	for _, c := range cas {
 		if c.Role != imprint.CAIssuing || a.issuers[c.ID] != nil {
 			continue
 		}
-		iss, err := a.loadIssuer(c)
+		iss, err := a.loadIssuer(ctx, c)
 		if err != nil {
-			return fmt.Errorf("load issuing CA %s (%s): %w", c.Name, c.ID, err)
+			a.log.ErrorContext(ctx, "issuing CA not loaded; it issues nothing here until its key can be loaded",
+				"ca", c.ID, "name", c.Name, "err", err)
+			continue
 		}
 		a.issuers[c.ID] = iss
 	}
+	a.trust = a.trustPool()
 	return nil
+}
+
+// TrustPool returns the certificates of the ACTIVE CAs that sign device
+// certificates (issuing and external), which a device listener trusts as
+// the direct issuers of client certificates. It is rebuilt by Reload; the
+// pool returned must not be changed.
+func (a *Authority) TrustPool() *x509.CertPool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.trust
+}
+
+// trustPool builds the pool TrustPool returns. a.mu is held.
+func (a *Authority) trustPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, c := range a.cas {
+		if c.Role == imprint.CARoot || c.Status != imprint.CAActive {
+			continue
+		}
+		if iss, ok := a.issuers[c.ID]; ok {
+			pool.AddCert(iss.cert)
+			continue
+		}
+		if cert, err := x509.ParseCertificate(c.DER); err == nil {
+			pool.AddCert(cert)
+		}
+	}
+	return pool
 }
 
 func (a *Authority) hasRoot(id string) bool {
@@ -155,7 +189,7 @@ func (a *Authority) hasRoot(id string) bool {
 }
 
 // loadIssuer loads c's key and builds its signing pipeline. a.mu is held.
-func (a *Authority) loadIssuer(c *imprint.CA) (*issuer, error) {
+func (a *Authority) loadIssuer(ctx context.Context, c *imprint.CA) (*issuer, error) {
 	cert, err := x509.ParseCertificate(c.DER)
 	if err != nil {
 		return nil, fmt.Errorf("parse certificate: %w", err)
@@ -175,7 +209,7 @@ func (a *Authority) loadIssuer(c *imprint.CA) (*issuer, error) {
 	if root == cert || root.Subject.String() != root.Issuer.String() {
 		return nil, fmt.Errorf("no root CA above it")
 	}
-	signer, err := a.loadSigner(c.KeyURI)
+	signer, err := a.loadSigner(ctx, c.KeyURI)
 	if err != nil {
 		return nil, err
 	}

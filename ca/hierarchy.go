@@ -95,9 +95,9 @@ func (a *Authority) CreateIssuingCA(ctx context.Context, req CreateCARequest) (*
 	if err != nil {
 		return nil, fmt.Errorf("parse root: %w", err)
 	}
-	rootKey, err := a.loadSigner(rootCA.KeyURI)
-	if err != nil {
-		return nil, imprint.Errorf(imprint.Unavailable, "the root key cannot be loaded: %v", err)
+	rootKey, err := a.loadSigner(ctx, rootCA.KeyURI)
+	if err != nil { // the cause names the key's location: logged, never shown
+		return nil, &imprint.Error{Kind: imprint.Unavailable, Op: "ca.CreateIssuing", Message: "the root CA's key cannot be loaded", Err: err}
 	}
 	if req.Organization == "" {
 		req.Organization = "Imprint"

@@ -147,8 +147,13 @@ func (a *Authority) issuer(caID string) (*issuer, error) {
 	}
 	iss, ok := a.issuers[caID]
 	if !ok {
-		if c, ok := a.cas[caID]; ok && c.Role == imprint.CARoot {
+		switch c, ok := a.cas[caID]; {
+		case ok && c.Role == imprint.CARoot:
 			return nil, imprint.Errorf(imprint.Invalid, "CA %s is the root; it signs issuing CAs, not devices", caID)
+		case ok && c.Role == imprint.CAExternal:
+			return nil, imprint.Errorf(imprint.Invalid, "CA %s is external; Imprint does not hold its key", caID)
+		case ok:
+			return nil, imprint.Errorf(imprint.Unavailable, "the key of CA %s is not loaded on this server", caID)
 		}
 		return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", caID)
 	}

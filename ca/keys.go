@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -116,7 +117,7 @@ func (a *Authority) writeKey(key crypto.Signer, name string) (string, error) {
 
 // loadSigner opens the key at uri through the key manager. Keys in encrypted
 // PEM files are decrypted with the configured passphrase.
-func (a *Authority) loadSigner(uri string) (crypto.Signer, error) {
+func (a *Authority) loadSigner(ctx context.Context, uri string) (crypto.Signer, error) {
 	if !strings.HasPrefix(uri, "softkms:") {
 		return nil, fmt.Errorf("key URI %q: only softkms keys are supported by this build", uri)
 	}
@@ -124,7 +125,7 @@ func (a *Authority) loadSigner(uri string) (crypto.Signer, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(a.dataDir, path)
 	}
-	km, err := kms.New(a.ctx, kmsapi.Options{Type: kmsapi.SoftKMS})
+	km, err := kms.New(ctx, kmsapi.Options{Type: kmsapi.SoftKMS})
 	if err != nil {
 		return nil, fmt.Errorf("key manager: %w", err)
 	}

@@ -2,13 +2,26 @@ package ca_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
@@ -128,4 +141,107 @@ func TestIssueDuringReload(t *testing.T) {
 	if got := len(e.a.CAs()); got != 4 {
 		t.Errorf("CAs() = %d CAs, want 4", got)
 	}
+}
+
+// TestReloadSurvivesAnUnloadableKey loses the key file of one issuing CA: a
+// new authority on the same store starts all the same, issues with the other
+// CA, says the lost one's key is not loaded, and picks the key up again once
+// it is back.
+func TestReloadSurvivesAnUnloadableKey(t *testing.T) {
+	t.Parallel()
+	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	ctx := context.Background()
+	second, err := e.a.CreateIssuingCA(ctx, ca.CreateCARequest{Name: "second", Profile: imprint.DefaultProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(e.dir, strings.TrimPrefix(second.KeyURI, "softkms:path="))
+	saved, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatalf("key file of %s: %v", second.KeyURI, err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	a := mustNew(t, e.db, e.dir)
+	mustIssue(t, a, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-1"), CAID: issuing.ID})
+	_, err = a.Issue(ctx, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-2"), CAID: second.ID})
+	wantError(t, err, imprint.Unavailable, "not loaded")
+	if strings.Contains(imprint.ErrorMessage(err), e.dir) {
+		t.Errorf("the message shows the key's location: %q", imprint.ErrorMessage(err))
+	}
+	if err := os.WriteFile(keyFile, saved, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustIssue(t, a, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-2"), CAID: second.ID})
+}
+
+// TestTrustPool checks that the pool a device listener trusts holds the
+// ACTIVE CAs that sign devices, internal and external, and follows status
+// changes on Reload.
+func TestTrustPool(t *testing.T) {
+	t.Parallel()
+	e, root, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	ctx := context.Background()
+	external := mustExternalCA(t, e.db, "Customer Devices CA")
+	if err := e.a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	trusted := func(c *imprint.CA) bool {
+		cert := mustParseCert(t, c.DER)
+		for _, s := range e.a.TrustPool().Subjects() { //nolint:staticcheck // comparing subjects is enough here
+			if string(s) == string(cert.RawSubject) {
+				return true
+			}
+		}
+		return false
+	}
+	if !trusted(issuing) || !trusted(external) || trusted(root) {
+		t.Errorf("trust: issuing %v, external %v, root %v; want true, true, false", trusted(issuing), trusted(external), trusted(root))
+	}
+	inactive := imprint.CAInactive
+	if _, err := e.db.UpdateCA(ctx, external.ID, imprint.CAUpdate{Status: &inactive}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if trusted(external) || !trusted(issuing) {
+		t.Errorf("after deactivating the external CA: external %v, issuing %v; want false, true", trusted(external), trusted(issuing))
+	}
+	_, err := e.a.Issue(ctx, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-1"), CAID: external.ID})
+	wantError(t, err, imprint.Invalid, "external")
+}
+
+// mustExternalCA records a customer's CA, self-signed, whose key Imprint
+// never sees.
+func mustExternalCA(tb testing.TB, db *postgres.DB, cn string) *imprint.CA {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, NotBefore: now.Add(-time.Hour),
+		NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	c := &imprint.CA{
+		ID: hex.EncodeToString(sum[:]), Name: cn, Role: imprint.CAExternal, Status: imprint.CAActive,
+		Subject: "CN=" + cn, CommonName: cn, Serial: "07", KeyAlgorithm: imprint.KeyECDSAP256, DER: der,
+		NotBefore: tpl.NotBefore, NotAfter: tpl.NotAfter, Profile: imprint.DefaultProfile(),
+	}
+	if err := db.CreateCA(context.Background(), c, imprint.SystemActor); err != nil {
+		tb.Fatalf("CreateCA(external) error = %v", err)
+	}
+	return c
 }

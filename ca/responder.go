@@ -257,7 +257,7 @@ func (r *OCSPResponder) loadOrMakeSigner(ctx context.Context, caID string, renew
 	if err != nil {
 		return nil, err
 	}
-	key, err := r.auth.loadSigner(rec.KeyURI)
+	key, err := r.auth.loadSigner(ctx, rec.KeyURI)
 	if err != nil {
 		return nil, err
 	}

@@ -155,7 +155,7 @@ func (db *DB) UpdateTemplate(ctx context.Context, name string, u imprint.Templat
 // Conflict while a CA provisions with it.
 func (db *DB) DeleteTemplate(ctx context.Context, name string, actor imprint.Actor) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
-		// The row lock orders this against SetCATemplate, which shares it.
+		// The row lock orders this against setCATemplate, which shares it.
 		var found bool
 		if err := tx.QueryRow(ctx, `SELECT true FROM provisioning_templates WHERE name = $1 FOR UPDATE`, name).Scan(&found); err != nil {
 			if err == pgx.ErrNoRows {
@@ -275,39 +275,26 @@ func (db *DB) DeleteTemplateVersion(ctx context.Context, name string, id int, ac
 	})
 }
 
-// SetCATemplate points a CA at the JITP template it provisions devices with
-// ("" for none). Returns NotFound for the CA or the template, and Invalid for
-// a template that is not JITP.
-func (db *DB) SetCATemplate(ctx context.Context, caID, name string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
-		if name != "" {
-			var typ string
-			err := tx.QueryRow(ctx, `SELECT type FROM provisioning_templates WHERE name = $1 FOR SHARE`, name).Scan(&typ)
-			if err == pgx.ErrNoRows {
-				return templateNotFound(name)
-			}
-			if err != nil {
-				return err
-			}
-			if typ != "JITP" {
-				return imprint.Errorf(imprint.Invalid, "template %s is %s; a CA provisions with a JITP template", name, typ)
-			}
-		}
-		var current string
-		err := tx.QueryRow(ctx, `SELECT coalesce(provisioning_template, '') FROM cas WHERE id = $1 FOR UPDATE`, caID).Scan(&current)
+// setCATemplate points the CA, locked by the caller, at the JITP template
+// it provisions devices with ("" for none), with its audit event. The
+// template's row lock orders this against DeleteTemplate. Returns NotFound
+// for an unknown template and Invalid for a template that is not JITP.
+func setCATemplate(ctx context.Context, tx pgx.Tx, caID, name string, actor imprint.Actor) error {
+	if name != "" {
+		var typ string
+		err := tx.QueryRow(ctx, `SELECT type FROM provisioning_templates WHERE name = $1 FOR SHARE`, name).Scan(&typ)
 		if err == pgx.ErrNoRows {
-			return imprint.Errorf(imprint.NotFound, "CA %s not found", caID)
+			return templateNotFound(name)
 		}
-		if err != nil || current == name {
+		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE cas SET provisioning_template = $2, updated_at = now() WHERE id = $1`, caID, nullable(name)); err != nil {
-			return err
+		if typ != "JITP" {
+			return imprint.Errorf(imprint.Invalid, "template %s is %s; a CA provisions with a JITP template", name, typ)
 		}
-		if err := insertEvent(ctx, tx, imprint.EventCATemplateSet, "ca", caID, actor, map[string]string{"provisioningTemplate": name}); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, imprint.ChannelCAs, caID)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cas SET provisioning_template = $2, updated_at = now() WHERE id = $1`, caID, nullable(name)); err != nil {
 		return err
-	})
+	}
+	return insertEvent(ctx, tx, imprint.EventCATemplateSet, "ca", caID, actor, map[string]string{"provisioningTemplate": name})
 }

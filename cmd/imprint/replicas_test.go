@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -135,4 +136,48 @@ func crlEntries(t *testing.T, url string) int {
 		t.Fatalf("parse CRL: %v", err)
 	}
 	return len(l.RevokedCertificateEntries)
+}
+
+// TestNewCAReachesTheOtherReplica creates an issuing CA through one replica:
+// the other serves its certificate and issues with it as soon as the
+// creation's notification reaches it, with no restart.
+func TestNewCAReachesTheOtherReplica(t *testing.T) {
+	dbURL := pgtest.URL(t)
+	env := map[string]string{"IMPRINT_DATABASE_URL": dbURL, "IMPRINT_DATA_DIR": t.TempDir(),
+		"IMPRINT_CA_PASSPHRASE": "replicas", "IMPRINT_LOG_LEVEL": "warn"}
+	a := startServe(t, env)
+	defer a.stop()
+	b := startServe(t, env)
+	defer b.stop()
+
+	status, body := post(t, a.url+"/v1/cas", a.token, `{"name":"line-7"}`)
+	var created struct {
+		CAID string `json:"caId"`
+	}
+	if err := json.Unmarshal(body, &created); status != 201 || err != nil || created.CAID == "" {
+		t.Fatalf("create CA on replica A = %d %s", status, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(b.url + "/ca/" + created.CAID + ".crt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica B still answers %d for the new CA's certificate", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	csrs, err := device.PrepareCSRs(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := device.NewClient(b.url, a.token, nil).Issue(context.Background(), csrs[0], created.CAID, "")
+	if err != nil || cert.CAID != created.CAID {
+		t.Fatalf("issue with the new CA on replica B = %+v, %v", cert, err)
+	}
 }
