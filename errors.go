@@ -45,32 +45,26 @@ func (k Kind) String() string {
 	return "internal"
 }
 
-// Error is Imprint's error: a kind, an optional operation name, a message that
-// is safe to show a client, and the underlying error, which is not.
+// Error is Imprint's error: a kind, a message that is safe to show a client,
+// and the underlying error, which is not. The chain of wrapping errors around
+// it says where it happened.
 type Error struct {
 	Kind    Kind
-	Op      string // the operation that failed, for logs ("postgres.InsertCertificates"); may be empty
 	Message string // safe to show to clients
 	Err     error  // the cause; logged, never shown
 }
 
 // Error implements error.
 func (e *Error) Error() string {
-	var s string
-	if e.Op != "" {
-		s = e.Op + ": "
-	}
 	switch {
 	case e.Message != "" && e.Err != nil && e.Err.Error() != e.Message:
-		s += e.Message + ": " + e.Err.Error()
+		return e.Message + ": " + e.Err.Error()
 	case e.Message != "":
-		s += e.Message
+		return e.Message
 	case e.Err != nil:
-		s += e.Err.Error()
-	default:
-		s += e.Kind.String()
+		return e.Err.Error()
 	}
-	return s
+	return e.Kind.String()
 }
 
 // Unwrap returns the cause.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -153,7 +154,7 @@ func (s *server) authorize(ctx context.Context, req *authorizeRequest) ([]authRe
 	}
 	cert, err := x509.ParseCertificate(c.DER)
 	if err != nil {
-		return nil, imprint.Errorf(imprint.Invalid, "certificate %s cannot be parsed: %v", certID, err)
+		return nil, fmt.Errorf("parse stored certificate %s: %w", certID, err) // our data, not the client's: Internal
 	}
 	thing, err := s.authorizationThing(ctx, certID, req)
 	if err != nil {

@@ -97,7 +97,7 @@ func (a *Authority) CreateIssuingCA(ctx context.Context, req CreateCARequest) (*
 	}
 	rootKey, err := a.loadSigner(ctx, rootCA.KeyURI)
 	if err != nil { // the cause names the key's location: logged, never shown
-		return nil, &imprint.Error{Kind: imprint.Unavailable, Op: "ca.CreateIssuing", Message: "the root CA's key cannot be loaded", Err: err}
+		return nil, &imprint.Error{Kind: imprint.Unavailable, Message: "the root CA's key cannot be loaded", Err: err}
 	}
 	if req.Organization == "" {
 		req.Organization = "Imprint"
