@@ -30,6 +30,7 @@ import (
 	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -91,7 +92,8 @@ func newEnv(t *testing.T) *env {
 	go hub.Run(bg)
 	go webhooks.Run(bg)
 	go jobs.Run(bg)
-	h := api.NewHandler(api.Deps{Log: log, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
+	engine := provisioning.New(provisioning.Config{Store: db, Log: log})
+	h := api.NewHandler(api.Deps{Log: log, Engine: engine, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
 		CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, WebhookAllowHTTP: true,
 		OCSPMaxAge: time.Minute})
 	srv := httptest.NewServer(h)

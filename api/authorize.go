@@ -1,16 +1,12 @@
 package api
 
 import (
-	"context"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // Limits of an authorization request, AWS IoT's TestAuthorization's where
@@ -21,11 +17,6 @@ const (
 	maxAuthPolicyNames  = 100
 	maxAuthClientLength = 128
 )
-
-// storedPolicyLimits are the limits stored documents are compiled under: a
-// document that met the limits when it was stored is never refused later,
-// should the server's character limit have been lowered since.
-var storedPolicyLimits = policy.Limits{MaxCharacters: policy.DefaultMaxBytes}
 
 // authActions are TestAuthorization's action types.
 var authActions = map[string]policy.Action{
@@ -124,7 +115,7 @@ func (s *server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if req.ClientID == "" {
 		req.ClientID = r.URL.Query().Get("clientId")
 	}
-	results, err := s.authorize(r.Context(), &req)
+	results, err := s.authorize(r, &req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -143,155 +134,36 @@ func principalID(p string) (string, error) {
 	return normalizeID("principal", p)
 }
 
-func (s *server) authorize(ctx context.Context, req *authorizeRequest) ([]authResult, error) {
+func (s *server) authorize(r *http.Request, req *authorizeRequest) ([]authResult, error) {
 	certID, err := principalID(req.Principal)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.store.Certificate(ctx, certID)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(c.DER)
-	if err != nil {
-		return nil, fmt.Errorf("parse stored certificate %s: %w", certID, err) // our data, not the client's: Internal
-	}
-	thing, err := s.authorizationThing(ctx, certID, req)
-	if err != nil {
-		return nil, err
-	}
-	policies, err := s.authorizationPolicies(ctx, certID, thing, req)
-	if err != nil {
-		return nil, err
-	}
-	base := policy.Request{ClientID: req.ClientID, CertificateID: certID, Thing: thing,
-		Certificate: policy.CertificateContext(cert)}
-	results := make([]authResult, len(req.AuthInfos))
+	q := provisioning.AuthorizeRequest{CertificateID: certID, ClientID: req.ClientID, ThingName: req.ThingName,
+		Checks:           make([]provisioning.Check, len(req.AuthInfos)),
+		PolicyNamesToAdd: req.PolicyNamesToAdd, PolicyNamesToSkip: req.PolicyNamesToSkip}
 	for i, info := range req.AuthInfos {
-		results[i] = explainAll(base, authActions[info.ActionType], info, policies)
+		q.Checks[i] = provisioning.Check{Action: authActions[info.ActionType], Resources: info.Resources}
+	}
+	decisions, err := s.engine.Authorize(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]authResult, len(decisions))
+	for i, d := range decisions {
+		res := authResult{AuthInfo: req.AuthInfos[i], AuthDecision: d.Result.String(), MissingContextValues: d.Missing}
+		res.Allowed.Policies = policyRefsOf(d.Allowing)
+		res.Denied.ExplicitDeny.Policies = policyRefsOf(d.Denying)
+		res.Denied.ImplicitDeny.Policies = policyRefsOf(d.ImplicitDeny)
+		results[i] = res
 	}
 	return results, nil
 }
 
-// authorizationThing returns the thing the connection speaks for: the one
-// named by thingName, else the one the client ID names, else the one thing
-// the certificate is attached to; nil if none.
-func (s *server) authorizationThing(ctx context.Context, certID string, req *authorizeRequest) (*policy.Thing, error) {
-	var (
-		t        *imprint.Thing
-		attached bool
-		err      error
-	)
-	switch {
-	case req.ThingName != "":
-		t, attached, err = s.store.AuthorizationThing(ctx, certID, req.ThingName)
-	case req.ClientID != "" && imprint.ValidateName("clientId", req.ClientID) == nil:
-		t, attached, err = s.store.AuthorizationThing(ctx, certID, req.ClientID)
-		if imprint.ErrorKind(err) == imprint.NotFound {
-			t, err = nil, nil
-		}
-	}
-	if t == nil && err == nil && req.ThingName == "" {
-		t, attached, err = s.store.AuthorizationThing(ctx, certID, "")
-	}
-	if err != nil || t == nil {
-		return nil, err
-	}
-	return &policy.Thing{Name: t.Name, TypeName: t.TypeName, Attributes: t.Attributes, Attached: attached}, nil
-}
-
-// authorizationPolicies returns the compiled default versions of the
-// certificate's effective policies and of policyNamesToAdd, without
-// policyNamesToSkip.
-func (s *server) authorizationPolicies(ctx context.Context, certID string, thing *policy.Thing, req *authorizeRequest) ([]*policy.Policy, error) {
-	thingName := ""
-	if thing != nil && thing.Attached {
-		thingName = thing.Name
-	}
-	vs, err := s.store.EffectivePolicies(ctx, certID, thingName)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range req.PolicyNamesToAdd {
-		if slices.ContainsFunc(vs, func(v imprint.PolicyVersion) bool { return v.PolicyName == name }) {
-			continue
-		}
-		p, err := s.store.Policy(ctx, name)
-		var v *imprint.PolicyVersion
-		if err == nil {
-			v, err = s.store.PolicyVersion(ctx, name, p.DefaultVersion)
-		}
-		if err != nil {
-			return nil, err
-		}
-		vs = append(vs, *v)
-	}
-	out := make([]*policy.Policy, 0, len(vs))
-	for _, v := range vs {
-		if slices.Contains(req.PolicyNamesToSkip, v.PolicyName) {
-			continue
-		}
-		p, err := s.compileStored(v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// compileStored compiles a stored policy version through the cache. The
-// cache key holds the version's ID and its creation time, so that a policy
-// deleted and created again under its name on another replica is never
-// mistaken for the old one.
-func (s *server) compileStored(v imprint.PolicyVersion) (*policy.Policy, error) {
-	key := strconv.Itoa(v.VersionID) + "@" + strconv.FormatInt(v.CreatedAt.UnixMicro(), 10)
-	p, err := s.policies.Compile(v.PolicyName, key, v.Document, policy.WithLimits(storedPolicyLimits))
-	if err != nil {
-		return nil, imprint.Errorf(imprint.Internal, "stored policy %s version %d does not compile: %v", v.PolicyName, v.VersionID, err)
-	}
-	return p, nil
-}
-
-// explainAll decides one authInfo: every resource is explained; the result
-// is EXPLICIT_DENY if any resource is denied, IMPLICIT_DENY if any is not
-// allowed, and ALLOWED if all are.
-func explainAll(base policy.Request, action policy.Action, info authInfo, policies []*policy.Policy) authResult {
-	res := authResult{AuthInfo: info, MissingContextValues: []string{}}
-	res.Allowed.Policies = []policyRef{}
-	res.Denied.ImplicitDeny.Policies = []policyRef{}
-	res.Denied.ExplicitDeny.Policies = []policyRef{}
-	decision := policy.Allowed
-	for _, resource := range info.Resources {
-		req := base
-		req.Action, req.Resource = action, resource
-		e := policy.Explain(&req, policies...)
-		res.Allowed.Policies = addRefs(res.Allowed.Policies, e.Allowing)
-		res.Denied.ExplicitDeny.Policies = addRefs(res.Denied.ExplicitDeny.Policies, e.Denying)
-		switch {
-		case e.Result == policy.ExplicitDeny:
-			decision = policy.ExplicitDeny
-		case e.Result == policy.ImplicitDeny && decision == policy.Allowed:
-			decision = policy.ImplicitDeny
-		}
-		for _, m := range e.Missing {
-			if !slices.Contains(res.MissingContextValues, m) {
-				res.MissingContextValues = append(res.MissingContextValues, m)
-			}
-		}
-	}
-	if decision == policy.ImplicitDeny {
-		res.Denied.ImplicitDeny.Policies = addRefs(res.Denied.ImplicitDeny.Policies, policies)
-	}
-	res.AuthDecision = decision.String()
-	return res
-}
-
-func addRefs(refs []policyRef, ps []*policy.Policy) []policyRef {
-	for _, p := range ps {
-		if !slices.ContainsFunc(refs, func(r policyRef) bool { return r.PolicyName == p.Name() }) {
-			refs = append(refs, policyRef{PolicyName: p.Name(), PolicyARN: policyARN(p.Name())})
-		}
+func policyRefsOf(names []string) []policyRef {
+	refs := make([]policyRef, len(names))
+	for i, n := range names {
+		refs[i] = policyRef{PolicyName: n, PolicyARN: policyARN(n)}
 	}
 	return refs
 }

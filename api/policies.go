@@ -189,7 +189,7 @@ func (s *server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.policies.RemovePolicy(name)
+	s.engine.PolicyChanged(name)
 	w.WriteHeader(http.StatusNoContent)
 }
 

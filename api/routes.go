@@ -15,11 +15,13 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // Deps are what the API is built from. All are required but the durations.
 type Deps struct {
 	Log      *slog.Logger
+	Engine   *provisioning.Engine
 	CA       Authority
 	Store    Store
 	Registry *prometheus.Registry // the API registers its metrics here and serves it at /metrics
@@ -72,7 +74,7 @@ type server struct {
 	webhookHTTP  bool
 	templates    *templateCache
 	maxVersions  int
-	policies     *policy.Cache
+	engine       *provisioning.Engine
 	policyLimits policy.Limits
 }
 
@@ -86,7 +88,7 @@ func NewHandler(d Deps) http.Handler {
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
 		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
-		policies: policy.NewCache(0), policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
+		engine: d.Engine, policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
 	}
 	if s.maxVersions <= 0 {
 		s.maxVersions = imprint.DefaultMaxTemplateVersions

@@ -25,6 +25,7 @@ import (
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // env is what every server-side command opens: the logger, the database
@@ -148,6 +149,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
+	deps.Engine = provisioning.New(provisioning.Config{Store: e.db, Log: e.log})
 	handler := api.NewHandler(deps)
 	srv := &http.Server{
 		Handler:           handler,

@@ -1,0 +1,56 @@
+// Package provisioning holds Imprint's flows: issuing and renewing
+// certificates, registering them, deciding what a certificate may do, and
+// provisioning devices from templates. The REST API, the device gateway and
+// the console call the same Engine, so a flow is written once whatever the
+// door a request comes in by.
+//
+// The package speaks neither SQL nor HTTP nor MQTT: it declares the small
+// interfaces it needs of the CA and the store, and the command wires
+// *ca.Authority and *postgres.DB in.
+package provisioning
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/imprint-iot/imprint/policy"
+)
+
+// Config is what an Engine is built from. Store and Log are required.
+type Config struct {
+	Store Store
+	Log   *slog.Logger
+	// Now is the clock; time.Now when nil. Tests move it.
+	Now func() time.Time
+}
+
+// Store is everything the engine needs of the database; each flow's
+// methods take only the part they use.
+type Store interface {
+	AuthorizationStore
+}
+
+// Engine runs the flows. It is safe for concurrent use.
+type Engine struct {
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	policies *policy.Cache // compiled policy versions, by name and version
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	e := &Engine{store: cfg.Store, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0)}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	return e
+}
+
+// PolicyChanged drops what the engine has compiled of the named policy, so
+// that the next decision reads it again. The API calls it when it deletes a
+// policy or one of its versions.
+func (e *Engine) PolicyChanged(name string) { e.policies.RemovePolicy(name) }

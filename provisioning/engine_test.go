@@ -1,0 +1,72 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/postgres/pgtest"
+	"github.com/imprint-iot/imprint/provisioning"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+var ctx = context.Background()
+
+// fixture is an engine on a fresh database with a real CA.
+type fixture struct {
+	t      *testing.T
+	db     *postgres.DB
+	ca     *ca.Authority
+	engine *provisioning.Engine
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db := pgtest.Open(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := auth.Init(ctx, ca.InitRequest{Organization: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, db: db, ca: auth, engine: provisioning.New(provisioning.Config{Store: db, Log: log})}
+}
+
+// issue signs and records a certificate for a new key with the given
+// subject.
+func (f *fixture) issue(subject pkix.Name) *imprint.Certificate {
+	f.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subject}, key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	iss, err := f.ca.Issue(ctx, ca.IssueRequest{CSR: csr})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.db.CreateCertificates(ctx, []imprint.Certificate{iss.Certificate}, imprint.SystemActor, nil); err != nil {
+		f.t.Fatal(err)
+	}
+	return &iss.Certificate
+}
