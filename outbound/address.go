@@ -33,7 +33,7 @@ var refusedRanges = []struct {
 
 	{netip.MustParsePrefix("::/128"), "unspecified"},
 	{netip.MustParsePrefix("::1/128"), "loopback"},
-	{netip.MustParsePrefix("::/96"), "reserved"}, // IPv4-compatible, deprecated
+	{netip.MustParsePrefix("::/96"), "reserved"},         // IPv4-compatible, deprecated
 	{netip.MustParsePrefix("64:ff9b:1::/48"), "private"}, // NAT64 for local use (RFC 8215)
 	{netip.MustParsePrefix("100::/64"), "reserved"},      // discard-only
 	{netip.MustParsePrefix("fc00::/7"), "unique-local"},
@@ -45,8 +45,8 @@ var refusedRanges = []struct {
 // Prefixes of IPv6 addresses that carry an IPv4 address, which decides where
 // a connection to them ends up.
 var (
-	nat64 = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 prefix (RFC 6052)
-	sixTo4 = netip.MustParsePrefix("2002::/16")  // 6to4 (RFC 3056)
+	nat64  = netip.MustParsePrefix("64:ff9b::/96") // well-known NAT64 prefix (RFC 6052)
+	sixTo4 = netip.MustParsePrefix("2002::/16")    // 6to4 (RFC 3056)
 )
 
 // embeddedIPv4 returns the IPv4 address an IPv6 address stands for: the
