@@ -351,6 +351,10 @@ func (d *Dispatcher) attempt(ctx context.Context, del *imprint.Delivery, hook *i
 		// refused") would make the delivery log a port scanner. The operator's
 		// log has it.
 		category := outbound.Category(err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the URL, whose query may hold a credential
+		}
 		d.log.Info("webhook delivery failed", "webhook", hook.ID, "delivery", del.ID, "category", category, "err", err)
 		return fail(0, category)
 	}
