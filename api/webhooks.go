@@ -219,7 +219,7 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 // category, so that no address or port reaches a reader.
 func deliveryError(d imprint.Delivery) string {
 	switch {
-	case d.LastError == "" || outbound.IsCategory(d.LastError) || d.LastError == errSecretUnreadable || d.LastError == "invalid URL":
+	case d.LastError == "" || outbound.IsCategory(d.LastError) || d.LastError == errSecretUnreadable || d.LastError == errInvalidURL:
 		return d.LastError
 	case d.LastStatus != 0:
 		return outbound.StatusCategory(d.LastStatus)
@@ -227,8 +227,11 @@ func deliveryError(d imprint.Delivery) string {
 	return outbound.CategoryConnection
 }
 
-// errSecretUnreadable is the error of a delivery whose secret cannot be opened.
-const errSecretUnreadable = "cannot open the webhook's secret (was the CA passphrase changed?)"
+// The dispatcher's own delivery errors, beside outbound's categories.
+const (
+	errSecretUnreadable = "cannot open the webhook's secret (was the CA passphrase changed?)"
+	errInvalidURL       = "invalid URL"
+)
 
 // DeliveryStore is what the webhook dispatcher needs.
 type DeliveryStore interface {
@@ -338,7 +341,7 @@ func (d *Dispatcher) attempt(ctx context.Context, del *imprint.Delivery, hook *i
 	body, _ := json.Marshal(eventOf(&del.Event))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
-		return fail(0, "invalid URL")
+		return fail(0, errInvalidURL)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Imprint-Webhooks/1")

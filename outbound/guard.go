@@ -73,6 +73,9 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
+	if !e.Addr.IsValid() {
+		return "outbound connection refused: " + e.Reason + " address"
+	}
 	return fmt.Sprintf("outbound connection to %s refused: %s address (IMPRINT_OUTBOUND_ALLOW does not allow it)", e.Addr, e.Reason)
 }
 
@@ -95,7 +98,7 @@ func (g *Guard) control(network, address string, _ syscall.RawConn) error {
 
 // Dialer returns a dialer that connects only to addresses the guard allows,
 // checking each address it tries (every one a name resolves to, and every
-// hop of a redirect).
+// hop of a redirect, should one be followed).
 func (g *Guard) Dialer(timeout time.Duration) *net.Dialer {
 	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: g.control}
 }
