@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 	"github.com/imprint-iot/imprint/provisioning"
@@ -49,7 +51,18 @@ type env struct {
 	admin, factory, auditor string
 }
 
+// loopbackAllowed is the allow list of test environments: their webhook
+// receivers are httptest servers on 127.0.0.1.
+var loopbackAllowed = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvAllowing(t, loopbackAllowed)
+}
+
+// newEnvAllowing is newEnv with outbound requests allowed to reach the
+// addresses in allow (IMPRINT_OUTBOUND_ALLOW), beyond public ones.
+func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 	t.Helper()
 	dbURL := pgtest.URL(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -75,7 +88,8 @@ func newEnv(t *testing.T) *env {
 	crls := ca.NewCRLPublisher(auth, db, ca.CRLOptions{}, log)
 	ocsp := ca.NewOCSPResponder(auth, db, ca.OCSPOptions{}, log)
 	hub := api.NewEventHub(db, log)
-	webhooks := api.NewDispatcher(db, secrets, nil, log)
+	guard := outbound.New(allow)
+	webhooks := api.NewDispatcher(db, secrets, guard.Client(outbound.ClientOptions{}), log)
 	jobs := api.NewRevocations(bg, db, log)
 	listening := make(chan struct{})
 	var once sync.Once
@@ -95,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	engine := provisioning.New(provisioning.Config{Store: db, Log: log})
 	h := api.NewHandler(api.Deps{Log: log, Engine: engine, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
 		CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, WebhookAllowHTTP: true,
-		OCSPMaxAge: time.Minute})
+		OCSPMaxAge: time.Minute, Outbound: guard})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h}

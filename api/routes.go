@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/provisioning"
 )
@@ -37,6 +38,10 @@ type Deps struct {
 	OCSPMaxAge time.Duration
 	// WebhookAllowHTTP lets webhooks (and pre-provisioning hooks) use plain http URLs.
 	WebhookAllowHTTP bool
+	// Outbound checks the hosts of webhook and pre-provisioning hook URLs
+	// when they are configured (IMPRINT_OUTBOUND_ALLOW); nil allows public
+	// addresses only. Give the dispatcher a client of the same guard.
+	Outbound *outbound.Guard
 	// MaxTemplateVersions is how many versions a provisioning template may
 	// have (imprint.DefaultMaxTemplateVersions if 0).
 	MaxTemplateVersions int
@@ -72,6 +77,7 @@ type server struct {
 	renewalGrace time.Duration
 	ocspMaxAge   time.Duration
 	webhookHTTP  bool
+	outbound     *outbound.Guard
 	templates    *templateCache
 	maxVersions  int
 	engine       *provisioning.Engine
@@ -87,6 +93,7 @@ func NewHandler(d Deps) http.Handler {
 		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store), metrics: newMetrics(d.Registry),
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
+		outbound:  d.Outbound,
 		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
 		engine: d.Engine, policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
 	}

@@ -78,7 +78,7 @@ func (s *server) sealHook(h *hookJSON) (*imprint.PreProvisioningHook, error) {
 		return nil, nil
 	}
 	probe := webhookRequest{URL: h.URL, Events: []string{"*"}, Secret: h.Secret}
-	if err := probe.validate(s.webhookHTTP); err != nil {
+	if err := probe.validate(s.webhookHTTP, s.outbound); err != nil {
 		return nil, imprint.Errorf(imprint.Invalid, "preProvisioningHook: %s", imprint.ErrorMessage(err))
 	}
 	if h.TimeoutMs == 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/outbound"
 )
 
 // WebhookStore keeps webhooks and their deliveries.
@@ -76,8 +77,9 @@ type webhookRequest struct {
 	Secret string   `json:"secret"`
 }
 
-// validate checks the request; plain HTTP URLs are refused unless allowed.
-func (q *webhookRequest) validate(allowHTTP bool) error {
+// validate checks the request; plain HTTP URLs are refused unless allowed,
+// and so are hosts the guard knows it would refuse (guard.CheckHost).
+func (q *webhookRequest) validate(allowHTTP bool, guard *outbound.Guard) error {
 	u, err := url.Parse(q.URL)
 	switch {
 	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "":
@@ -86,6 +88,13 @@ func (q *webhookRequest) validate(allowHTTP bool) error {
 		return imprint.Errorf(imprint.Invalid, "url must be https (plain http is allowed only with IMPRINT_WEBHOOK_ALLOW_HTTP)")
 	case u.User != nil:
 		return imprint.Errorf(imprint.Invalid, "url must not hold credentials; deliveries are signed with the secret")
+	case u.Hostname() == "":
+		return imprint.Errorf(imprint.Invalid, "url must name a host")
+	}
+	if err := guard.CheckHost(u.Hostname()); err != nil {
+		return err
+	}
+	switch {
 	case len(q.Secret) < 16 || len(q.Secret) > 256:
 		return imprint.Errorf(imprint.Invalid, "secret must be 16 to 256 characters")
 	case len(q.Events) == 0 || len(q.Events) > len(imprint.EventTypes):
@@ -120,7 +129,7 @@ func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := decode[webhookRequest](body)
 	if err == nil {
-		err = req.validate(s.webhookHTTP)
+		err = req.validate(s.webhookHTTP, s.outbound)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -190,7 +199,7 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 	}{Deliveries: make([]deliveryJSON, len(ds))}
 	for i, d := range ds {
 		j := deliveryJSON{DeliveryID: d.ID, EventID: d.Event.ID, EventType: d.Event.Type, Status: d.Status,
-			Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: d.LastError}
+			Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: deliveryError(d)}
 		if d.Status == imprint.DeliveryPending {
 			t := d.NextAttempt.UTC()
 			j.NextAttempt = &t
@@ -203,6 +212,26 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	encode(w, http.StatusOK, out)
 }
+
+// deliveryError is a delivery's last error as readers see it: a category
+// (outbound.Category), or a message of the dispatcher's own. Errors recorded
+// before deliveries recorded categories (raw dial errors) show as their
+// category, so that no address or port reaches a reader.
+func deliveryError(d imprint.Delivery) string {
+	switch {
+	case d.LastError == "" || outbound.IsCategory(d.LastError) || d.LastError == errSecretUnreadable || d.LastError == errInvalidURL:
+		return d.LastError
+	case d.LastStatus != 0:
+		return outbound.StatusCategory(d.LastStatus)
+	}
+	return outbound.CategoryConnection
+}
+
+// The dispatcher's own delivery errors, beside outbound's categories.
+const (
+	errSecretUnreadable = "cannot open the webhook's secret (was the CA passphrase changed?)"
+	errInvalidURL       = "invalid URL"
+)
 
 // DeliveryStore is what the webhook dispatcher needs.
 type DeliveryStore interface {
@@ -230,12 +259,13 @@ type Dispatcher struct {
 	wake    chan struct{}
 }
 
-// NewDispatcher returns a dispatcher; client may be nil for a default one.
+// NewDispatcher returns a dispatcher that delivers with client, which
+// should be an outbound.Guard's (the server's one guard, with the allow list
+// of IMPRINT_OUTBOUND_ALLOW); nil is a guard's with no allow list: public
+// addresses only.
 func NewDispatcher(store DeliveryStore, secrets *SecretBox, client *http.Client, log *slog.Logger) *Dispatcher {
 	if client == nil {
-		client = &http.Client{Timeout: deliveryTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse // a webhook answers; it does not send us elsewhere
-		}}
+		client = outbound.New(nil).Client(outbound.ClientOptions{Timeout: deliveryTimeout})
 	}
 	return &Dispatcher{store: store, secrets: secrets, client: client, log: log, wake: make(chan struct{}, 1)}
 }
@@ -306,12 +336,12 @@ func (d *Dispatcher) attempt(ctx context.Context, del *imprint.Delivery, hook *i
 	}
 	secret, err := d.secrets.Open(hook.SealedSecret)
 	if err != nil {
-		return fail(0, "cannot open the webhook's secret (was the CA passphrase changed?)")
+		return fail(0, errSecretUnreadable)
 	}
 	body, _ := json.Marshal(eventOf(&del.Event))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
-		return fail(0, err.Error())
+		return fail(0, errInvalidURL)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Imprint-Webhooks/1")
@@ -320,12 +350,21 @@ func (d *Dispatcher) attempt(ctx context.Context, del *imprint.Delivery, hook *i
 	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fail(0, err.Error())
+		// The category only: the error itself (addresses, ports, "connection
+		// refused") would make the delivery log a port scanner. The operator's
+		// log has it.
+		category := outbound.Category(err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without the URL, whose query may hold a credential
+		}
+		d.log.Info("webhook delivery failed", "webhook", hook.ID, "delivery", del.ID, "category", category, "err", err)
+		return fail(0, category)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fail(resp.StatusCode, "the endpoint answered "+resp.Status)
+		return fail(resp.StatusCode, outbound.StatusCategory(resp.StatusCode))
 	}
 	return imprint.DeliveryOutcome{Status: imprint.DeliveryDelivered, HTTPStatus: resp.StatusCode, NextAttempt: time.Now()}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/outbound"
 )
 
 // config is the server's configuration. Each field comes from a flag, else
@@ -40,6 +41,7 @@ type config struct {
 	OCSPMaxAge       time.Duration // IMPRINT_OCSP_MAX_AGE
 	RenewalGrace     time.Duration // IMPRINT_RENEWAL_GRACE
 	WebhookAllowHTTP bool          // IMPRINT_WEBHOOK_ALLOW_HTTP
+	OutboundAllow    string        // IMPRINT_OUTBOUND_ALLOW
 	MaxVersions      int           // IMPRINT_TEMPLATE_MAX_VERSIONS
 	MaxPolicyChars   int           // IMPRINT_POLICY_MAX_CHARACTERS
 }
@@ -65,6 +67,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.LogLevel, "log-level", "IMPRINT_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
+	str(&c.OutboundAllow, "outbound-allow", "IMPRINT_OUTBOUND_ALLOW", "", "comma-separated CIDR prefixes of internal addresses webhooks and hooks may reach")
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
 		if v, err := time.ParseDuration(getenv(env)); err == nil {
 			def = v
@@ -111,6 +114,9 @@ func (c *config) validate() error {
 	}
 	if c.Passphrase != "" && c.PassphraseFile != "" {
 		return errors.New("set IMPRINT_CA_PASSPHRASE or IMPRINT_CA_PASSPHRASE_FILE, not both")
+	}
+	if _, err := outbound.ParseAllowList(c.OutboundAllow); err != nil {
+		return fmt.Errorf("IMPRINT_OUTBOUND_ALLOW: %w", err)
 	}
 	return nil
 }

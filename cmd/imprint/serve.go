@@ -24,6 +24,7 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
 )
@@ -275,7 +276,15 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	crls := ca.NewCRLPublisher(auth, e.db, ca.CRLOptions{Validity: e.cfg.CRLValidity, RebuildAfter: e.cfg.CRLRebuild}, e.log)
 	ocsp := ca.NewOCSPResponder(auth, e.db, ca.OCSPOptions{Validity: e.cfg.OCSPValidity}, e.log)
 	hub := api.NewEventHub(e.db, e.log)
-	webhooks := api.NewDispatcher(e.db, secrets, nil, e.log)
+	allow, err := outbound.ParseAllowList(e.cfg.OutboundAllow)
+	if err != nil {
+		return api.Deps{}, err
+	}
+	if len(allow) > 0 {
+		e.log.Info("outbound requests may reach these internal addresses", "allow", allow)
+	}
+	guard := outbound.New(allow) // one guard and one client for every outbound request
+	webhooks := api.NewDispatcher(e.db, secrets, guard.Client(outbound.ClientOptions{}), e.log)
 	jobs := api.NewRevocations(ctx, e.db, e.log)
 	go e.db.Listen(ctx, func(channel, payload string) {
 		switch channel {
@@ -298,6 +307,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	go e.revokeSuperseded(ctx)
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets,
 		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
+		Outbound:            guard,
 		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
 }
 
