@@ -105,25 +105,45 @@ func (a *Authority) writeKey(key crypto.Signer, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create key file: %w", err)
 	}
-	if err := pem.Encode(f, block); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write key file: %w", err)
+	err = pem.Encode(f, block)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err != nil {
+		os.Remove(path) // no partial key file is left behind
 		return "", fmt.Errorf("write key file: %w", err)
 	}
 	return softKMSPrefix + rel, nil
 }
 
-// loadSigner opens the key at uri through the key manager. Keys in encrypted
-// PEM files are decrypted with the configured passphrase.
-func (a *Authority) loadSigner(ctx context.Context, uri string) (crypto.Signer, error) {
+// keyPath returns the file of a softkms key URI.
+func (a *Authority) keyPath(uri string) (string, error) {
 	if !strings.HasPrefix(uri, "softkms:") {
-		return nil, fmt.Errorf("key URI %q: only softkms keys are supported by this build", uri)
+		return "", fmt.Errorf("key URI %q: only softkms keys are supported by this build", uri)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(uri, softKMSPrefix), "softkms:")
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(a.dataDir, path)
+	}
+	return path, nil
+}
+
+// removeKey deletes the key file of uri, for a key that was written but is
+// not to be used.
+func (a *Authority) removeKey(uri string) error {
+	path, err := a.keyPath(uri)
+	if err != nil {
+		return err
+	}
+	return os.Remove(path)
+}
+
+// loadSigner opens the key at uri through the key manager. Keys in encrypted
+// PEM files are decrypted with the configured passphrase.
+func (a *Authority) loadSigner(ctx context.Context, uri string) (crypto.Signer, error) {
+	path, err := a.keyPath(uri)
+	if err != nil {
+		return nil, err
 	}
 	km, err := kms.New(ctx, kmsapi.Options{Type: kmsapi.SoftKMS})
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/imprint-iot/imprint"
 )
 
@@ -20,7 +22,8 @@ import (
 type OCSPStore interface {
 	CertificateStanding(ctx context.Context, caID, serial string) (*imprint.Standing, error)
 	OCSPSigner(ctx context.Context, caID string, validUntil time.Time) (*imprint.OCSPSigner, error)
-	CreateOCSPSigner(ctx context.Context, s *imprint.OCSPSigner) error
+	OCSPSignerOrCreate(ctx context.Context, caID string, validUntil time.Time,
+		create func(context.Context) (*imprint.OCSPSigner, error)) (*imprint.OCSPSigner, error)
 }
 
 // OCSPOptions shape the responder. Zero fields take the defaults.
@@ -45,6 +48,8 @@ type OCSPResponder struct {
 	store OCSPStore
 	opts  OCSPOptions
 	log   *slog.Logger
+
+	making singleflight.Group // by CA ID: one load or make of a signer at a time
 
 	mu      sync.Mutex
 	signers map[string]*ocspSigner
@@ -225,30 +230,66 @@ func (r *OCSPResponder) issuerHashes(caID string) (issuerHashes, bool) {
 	return h, true
 }
 
+// signerLoadTimeout bounds loading or making a signer, which outlives the
+// request that started it when others wait for it too.
+const signerLoadTimeout = 30 * time.Second
+
 // signer returns the CA's current delegated signer, loading or making one
-// when the one in hand has less than a third of its life left.
+// when the one in hand has less than a third of its life left. Concurrent
+// requests for a CA share one load; replicas share one signer through the
+// store.
 func (r *OCSPResponder) signer(ctx context.Context, caID string) (*ocspSigner, error) {
-	r.mu.Lock()
-	s, ok := r.signers[caID]
-	r.mu.Unlock()
-	renewAt := time.Now().Add(r.opts.SignerValidity / 3)
-	if ok && (s.cert == nil || s.cert.NotAfter.After(renewAt)) {
+	if s, ok := r.currentSigner(caID); ok {
 		return s, nil
 	}
-	s, err := r.loadOrMakeSigner(ctx, caID, renewAt)
+	v, err, _ := r.making.Do(caID, func() (any, error) {
+		if s, ok := r.currentSigner(caID); ok { // a load that just finished
+			return s, nil
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signerLoadTimeout)
+		defer cancel()
+		s, err := r.loadOrMakeSigner(ctx, caID, r.renewAt(caID))
+		if err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.signers[caID] = s
+		r.mu.Unlock()
+		return s, nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return v.(*ocspSigner), nil
+}
+
+// currentSigner returns the signer in hand if it need not be replaced yet.
+func (r *OCSPResponder) currentSigner(caID string) (*ocspSigner, bool) {
 	r.mu.Lock()
-	r.signers[caID] = s
+	s, ok := r.signers[caID]
 	r.mu.Unlock()
-	return s, nil
+	return s, ok && (s.cert == nil || s.cert.NotAfter.After(r.renewAt(caID)))
+}
+
+// renewAt is the time a signer must outlive not to be replaced: a third of
+// a signer's life from now, or, if the CA expires before that, just before
+// the CA does (no signer can outlive it, and each new one would be replaced
+// at once).
+func (r *OCSPResponder) renewAt(caID string) time.Time {
+	at := time.Now().Add(r.opts.SignerValidity / 3)
+	r.auth.mu.RLock()
+	iss, ok := r.auth.issuers[caID]
+	r.auth.mu.RUnlock()
+	if ok && !iss.cert.NotAfter.After(at) {
+		at = iss.cert.NotAfter.Add(-time.Second)
+	}
+	return at
 }
 
 func (r *OCSPResponder) loadOrMakeSigner(ctx context.Context, caID string, renewAt time.Time) (*ocspSigner, error) {
 	rec, err := r.store.OCSPSigner(ctx, caID, renewAt)
 	if imprint.ErrorKind(err) == imprint.NotFound {
-		rec, err = r.auth.makeOCSPSigner(ctx, r.store, caID, r.opts.SignerValidity)
+		rec, err = r.auth.makeOCSPSigner(ctx, r.store, caID, renewAt, r.opts.SignerValidity)
 	}
 	if err != nil {
 		return nil, err
@@ -280,10 +321,36 @@ func newOCSPSigner(cert *x509.Certificate, key crypto.Signer, chain bool) (*ocsp
 	return &ocspSigner{cert: cert, signer: key, keyHash: sum[:], sigAlg: alg, hash: hash, chain: chain}, nil
 }
 
-// makeOCSPSigner makes and records a delegated OCSP responder certificate
-// for an issuing CA: id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that
-// clients need not check its own revocation (RFC 6960 4.2.2.2.1).
-func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID string, validity time.Duration) (*imprint.OCSPSigner, error) {
+// makeOCSPSigner returns the CA's signer valid until renewAt, making and
+// recording a delegated OCSP responder certificate if the store has none:
+// id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that clients need not check
+// its own revocation (RFC 6960 4.2.2.2.1). The store decides under a lock, so
+// replicas asking at once make one; the key file of a signer that is not
+// recorded is removed.
+func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID string, renewAt time.Time, validity time.Duration) (*imprint.OCSPSigner, error) {
+	var made *imprint.OCSPSigner
+	rec, err := store.OCSPSignerOrCreate(ctx, caID, renewAt, func(context.Context) (*imprint.OCSPSigner, error) {
+		var err error
+		made, err = a.newOCSPSignerRecord(caID, validity)
+		return made, err
+	})
+	if err != nil {
+		if made != nil {
+			if rmErr := a.removeKey(made.KeyURI); rmErr != nil {
+				a.log.Error("remove the key of an unrecorded OCSP signer", "ca", caID, "signer", made.ID, "err", rmErr)
+			}
+		}
+		return nil, err
+	}
+	if made != nil {
+		a.log.Info("made an OCSP signer", "ca", caID, "signer", made.ID, "not_after", made.NotAfter)
+	}
+	return rec, nil
+}
+
+// newOCSPSignerRecord signs a delegated OCSP responder certificate for an
+// issuing CA and writes its key file.
+func (a *Authority) newOCSPSignerRecord(caID string, validity time.Duration) (*imprint.OCSPSigner, error) {
 	a.mu.RLock()
 	iss, ok := a.issuers[caID]
 	a.mu.RUnlock()
@@ -318,12 +385,7 @@ func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID st
 	if err != nil {
 		return nil, err
 	}
-	rec := &imprint.OCSPSigner{ID: id, CAID: caID, DER: der, KeyURI: uri, NotBefore: tpl.NotBefore, NotAfter: notAfter}
-	if err := store.CreateOCSPSigner(ctx, rec); err != nil {
-		return nil, err
-	}
-	a.log.Info("made an OCSP signer", "ca", caID, "signer", id, "not_after", notAfter)
-	return rec, nil
+	return &imprint.OCSPSigner{ID: id, CAID: caID, DER: der, KeyURI: uri, NotBefore: tpl.NotBefore, NotAfter: notAfter}, nil
 }
 
 func truncate(s string, n int) string {

@@ -3,6 +3,9 @@ package ca_test
 import (
 	"context"
 	"crypto/x509"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +13,8 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
 // TestOCSPSignerRotation checks that the responder makes a delegated signer
@@ -45,4 +50,163 @@ func TestOCSPSignerRotation(t *testing.T) {
 	if next := signerOf(); next.Equal(first) {
 		t.Error("the signer was not replaced with a third of its life left")
 	}
+}
+
+// signerLookups counts a responder's reads of OCSP signers in the store.
+type signerLookups struct {
+	*postgres.DB
+	n atomic.Int32
+}
+
+func (s *signerLookups) OCSPSigner(ctx context.Context, caID string, validUntil time.Time) (*imprint.OCSPSigner, error) {
+	s.n.Add(1)
+	return s.DB.OCSPSigner(ctx, caID, validUntil)
+}
+
+func (s *signerLookups) OCSPSignerOrCreate(ctx context.Context, caID string, validUntil time.Time,
+	create func(context.Context) (*imprint.OCSPSigner, error)) (*imprint.OCSPSigner, error) {
+	s.n.Add(1)
+	return s.DB.OCSPSignerOrCreate(ctx, caID, validUntil, create)
+}
+
+// TestOCSPSignerConcurrentFirstRequests sends the first OCSP requests for a
+// CA all at once, to two responders standing in for two replicas (each with
+// its own Authority over one database and data directory): they make one
+// delegated signer between them, with one key file, every response is signed
+// by it, and each replica looks for it once (a read, and the locked read
+// that finds none and makes it).
+func TestOCSPSignerConcurrentFirstRequests(t *testing.T) {
+	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	stores := []*signerLookups{{DB: e.db}, {DB: e.db}}
+	replicas := []*ca.OCSPResponder{
+		ca.NewOCSPResponder(e.a, stores[0], ca.OCSPOptions{}, discardLog()),
+		ca.NewOCSPResponder(mustNew(t, e.db, e.dir), stores[1], ca.OCSPOptions{}, discardLog()),
+	}
+	leaf, issuer, req := mustOCSPRequest(t, e, issuing, "race-1")
+	const n = 32
+	answers := make([][]byte, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			answers[i], _ = replicas[i%2].Respond(context.Background(), issuing.ID, req)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var signer *x509.Certificate
+	for i, der := range answers {
+		resp, err := ocsp.ParseResponseForCert(der, leaf, issuer) // checks the signature and the signer
+		if err != nil || resp.Status != ocsp.Good || resp.Certificate == nil {
+			t.Fatalf("response %d = %+v, %v; want good, with the signer", i, resp, err)
+		}
+		if signer == nil {
+			signer = resp.Certificate
+		} else if !resp.Certificate.Equal(signer) {
+			t.Errorf("response %d is signed by signer %x, response 0 by %x", i, resp.Certificate.SerialNumber, signer.SerialNumber)
+		}
+	}
+	var rows int
+	if err := pgtest.Conn(t, e.url).QueryRow(context.Background(), `SELECT count(*) FROM ocsp_signers WHERE ca_id = $1`,
+		issuing.ID).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := filepath.Glob(filepath.Join(e.dir, "ca", "ocsp-*.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || len(keys) != 1 {
+		t.Errorf("%d concurrent first requests made %d signers and %d key files, want 1 and 1", n, rows, len(keys))
+	}
+	for i, s := range stores {
+		if got := s.n.Load(); got > 2 {
+			t.Errorf("replica %d read OCSP signers from the store %d times for %d requests, want at most 2", i, got, n/2)
+		}
+	}
+}
+
+// TestOCSPSignerNotRecordedLeavesNoKey checks that a signer the database
+// refuses to record leaves no key file behind, and that the next request
+// makes one.
+func TestOCSPSignerNotRecordedLeavesNoKey(t *testing.T) {
+	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	conn := pgtest.Conn(t, e.url)
+	if _, err := conn.Exec(context.Background(), `
+		CREATE FUNCTION refuse_signer() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'no signer today'; END $$;
+		CREATE TRIGGER refuse_signer BEFORE INSERT ON ocsp_signers FOR EACH ROW EXECUTE FUNCTION refuse_signer()`); err != nil {
+		t.Fatal(err)
+	}
+	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{}, discardLog())
+	leaf, issuer, req := mustOCSPRequest(t, e, issuing, "refused-1")
+	keyFiles := func() int {
+		t.Helper()
+		keys, err := filepath.Glob(filepath.Join(e.dir, "ca", "ocsp-*.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	der, _ := r.Respond(context.Background(), issuing.ID, req)
+	if _, err := ocsp.ParseResponse(der, issuer); err == nil || err.Error() != "ocsp: error from server: internal error" {
+		t.Fatalf("response with the signer refused: %v, want internalError", err)
+	}
+	if n := keyFiles(); n != 0 {
+		t.Errorf("the refused signer left %d key files, want 0", n)
+	}
+	if _, err := conn.Exec(context.Background(), `DROP TRIGGER refuse_signer ON ocsp_signers`); err != nil {
+		t.Fatal(err)
+	}
+	der, _ = r.Respond(context.Background(), issuing.ID, req)
+	if resp, err := ocsp.ParseResponseForCert(der, leaf, issuer); err != nil || resp.Status != ocsp.Good {
+		t.Fatalf("response once signers are recorded = %+v, %v; want good", resp, err)
+	}
+	if n := keyFiles(); n != 1 {
+		t.Errorf("%d key files, want 1", n)
+	}
+}
+
+// TestOCSPSignerNearTheEndOfItsCA checks that a CA whose life ends before a
+// signer's would need replacing gets one signer, not one per response: no
+// signer can outlive its CA.
+func TestOCSPSignerNearTheEndOfItsCA(t *testing.T) {
+	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{SignerValidity: 100 * 365 * 24 * time.Hour}, discardLog())
+	leaf, issuer, req := mustOCSPRequest(t, e, issuing, "short-1")
+	var first *x509.Certificate
+	for i := range 3 {
+		r.Invalidate("", "") // sign every response anew
+		der, _ := r.Respond(context.Background(), issuing.ID, req)
+		resp, err := ocsp.ParseResponseForCert(der, leaf, issuer)
+		if err != nil || resp.Status != ocsp.Good || resp.Certificate == nil {
+			t.Fatalf("response %d = %+v, %v; want good, with the signer", i, resp, err)
+		}
+		if !resp.Certificate.NotAfter.Equal(issuer.NotAfter) {
+			t.Errorf("signer expires %v, want with its CA at %v", resp.Certificate.NotAfter, issuer.NotAfter)
+		}
+		if first == nil {
+			first = resp.Certificate
+		} else if !resp.Certificate.Equal(first) {
+			t.Fatalf("response %d has a new signer", i)
+		}
+	}
+}
+
+// mustOCSPRequest records a certificate of the CA and returns it, its
+// issuer and an OCSP request about it.
+func mustOCSPRequest(tb testing.TB, e *env, issuing *imprint.CA, cn string) (leaf, issuer *x509.Certificate, req []byte) {
+	tb.Helper()
+	iss := mustIssue(tb, e.a, ca.IssueRequest{CSR: mustDeviceCSR(tb, cn)})
+	if err := e.db.CreateCertificates(context.Background(), []imprint.Certificate{iss.Certificate}, imprint.SystemActor, nil); err != nil {
+		tb.Fatal(err)
+	}
+	leaf, issuer = mustParseCert(tb, iss.Certificate.DER), mustParseCert(tb, issuing.DER)
+	req, err := ocsp.CreateRequest(leaf, issuer, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return leaf, issuer, req
 }

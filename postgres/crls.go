@@ -98,13 +98,20 @@ const fullEntriesSQL = `
 	FROM certificates
 	WHERE ca_id = $1 AND status IN ('REVOKED', 'INACTIVE') AND not_after > $2`
 
-// The entries of a delta CRL: every change of standing since its base
-// (hold released: removeFromCRL, RFC 5280 5.3.1).
+// The entries of a delta CRL: what changed since its base (RFC 5280 5.2.4):
+// certificates revoked or put on hold since, and those released from hold
+// since (removeFromCRL, 5.3.1). A certificate merely issued or activated is
+// not a change of a CRL. Each branch reads a partial index of the few rows it
+// wants, however many certificates the CA has.
 const deltaEntriesSQL = `
 	SELECT serial, CASE WHEN status = 'REVOKED' THEN revoked_at ELSE status_changed_at END,
-	       CASE status WHEN 'REVOKED' THEN revocation_reason WHEN 'INACTIVE' THEN 6 ELSE 8 END
+	       CASE WHEN status = 'REVOKED' THEN revocation_reason ELSE 6 END
 	FROM certificates
-	WHERE ca_id = $1 AND status_changed_at > $2 AND status <> 'PENDING_ACTIVATION'`
+	WHERE ca_id = $1 AND status IN ('REVOKED', 'INACTIVE') AND status_changed_at > $2
+	UNION ALL
+	SELECT serial, released_from_hold_at, 8
+	FROM certificates
+	WHERE ca_id = $1 AND status = 'ACTIVE' AND released_from_hold_at > $2`
 
 func buildCRL(ctx context.Context, tx pgx.Tx, caID string, t imprint.CRLTemplate, sign imprint.CRLSigner, query string, since time.Time) (*imprint.CRL, error) {
 	rows, err := tx.Query(ctx, query, caID, since)

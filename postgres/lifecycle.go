@@ -57,8 +57,11 @@ func (db *DB) SetCertificateStatus(ctx context.Context, id string, to imprint.Ce
 		if err := imprint.CheckTransition(id, c.Status, to); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `UPDATE certificates SET status = $2, status_changed_at = now(), updated_at = now()
-			WHERE id = $1 RETURNING status_changed_at`, id, string(to)).Scan(&c.StatusChangedAt); err != nil {
+		// A release from hold is dated for the delta CRL (RFC 5280 5.3.1 removeFromCRL).
+		released := c.Status == imprint.CertificateInactive && to == imprint.CertificateActive
+		if err := tx.QueryRow(ctx, `UPDATE certificates SET status = $2, status_changed_at = now(), updated_at = now(),
+			released_from_hold_at = CASE WHEN $3 THEN now() ELSE released_from_hold_at END
+			WHERE id = $1 RETURNING status_changed_at`, id, string(to), released).Scan(&c.StatusChangedAt); err != nil {
 			return fmt.Errorf("update status: %w", err)
 		}
 		typ := imprint.EventCertificateActivated
