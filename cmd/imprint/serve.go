@@ -275,6 +275,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	hub := api.NewEventHub(e.db, e.log)
 	webhooks := api.NewDispatcher(e.db, secrets, nil, e.log)
 	jobs := api.NewRevocations(ctx, e.db, e.log)
+	tokens := api.NewTokenCache(e.db, e.log)
 	go e.db.Listen(ctx, func(channel, payload string) {
 		switch channel {
 		case imprint.ChannelRevocations:
@@ -287,14 +288,16 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 			if err := auth.Reload(ctx); err != nil {
 				e.log.Error("reload CAs", "err", err)
 			}
+		case imprint.ChannelTokens:
+			tokens.Notify(channel, payload)
 		}
-	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs)
+	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens)
 	go crls.Run(ctx)
 	go hub.Run(ctx)
 	go webhooks.Run(ctx)
 	go jobs.Run(ctx)
 	go e.revokeSuperseded(ctx)
-	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets,
+	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
 		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
 		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
 }
