@@ -141,4 +141,3 @@ func TestTokensFiltersAndPages(t *testing.T) {
 		t.Errorf("active tokens = %d, want 5", len(r))
 	}
 }
-

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,9 +49,14 @@ func openEnv(ctx context.Context, cfg *config, stderr io.Writer, migrate bool) (
 	e := &env{cfg: cfg, log: log}
 	url := cfg.DatabaseURL
 	if url == "" {
-		log.Info("no database URL configured; running a private PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
-		if e.local, err = postgres.StartLocal(ctx, filepath.Join(cfg.DataDir, "postgres"), log); err != nil {
+		dir := filepath.Join(cfg.DataDir, "postgres")
+		if e.local, err = postgres.StartLocal(ctx, dir, log); err != nil {
 			return nil, err
+		}
+		if e.local.Shared() {
+			log.Debug("using the private PostgreSQL another Imprint process runs", "dir", dir)
+		} else {
+			log.Info("no database URL configured; running a private PostgreSQL", "dir", dir)
 		}
 		url = e.local.URL()
 	}
@@ -105,7 +109,9 @@ func (e *env) authority(ctx context.Context, create bool) (*ca.Authority, error)
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve", "serve [flags]",
+		"Migrates the database, creates the CA and the first admin token on a first start, and serves the API\n"+
+			"until SIGINT or SIGTERM. With no database URL it runs a private PostgreSQL in the data directory.")
 	cfg := serverFlags(fs, getenv)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
