@@ -10,6 +10,7 @@ const (
 	EventCertificateIssued = "certificate.issued"
 	EventCACreated         = "ca.created"
 	EventTokenCreated      = "token.created"
+	EventTokenRevoked      = "token.revoked"
 )
 
 // Event is one entry of the append-only audit log. It is written in the
@@ -48,6 +49,7 @@ var EventTypes = []string{
 	EventThingGroupRemoved, EventPrincipalAttached, EventPrincipalDetached, EventPolicyCreated,
 	EventPolicyDeleted, EventPolicyVersionAdded, EventPolicyVersionGone, EventPolicyDefaultSet,
 	EventPolicyAttached, EventPolicyDetached,
+	EventTokenRevoked,
 }
 
 // EventFilter selects audit events. Zero fields do not filter.

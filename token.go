@@ -35,7 +35,25 @@ type Token struct {
 	Role       Role
 	Hash       []byte // SHA-256 of the secret
 	CreatedAt  time.Time
-	LastUsedAt time.Time // zero if never used
+	LastUsedAt time.Time // zero if never used; recorded at most once a minute
+	RevokedAt  time.Time // zero unless revoked
+	RevokedBy  string    // the name of the actor that revoked it; "" unless revoked
+}
+
+// Revoked reports whether the token has been revoked.
+func (t *Token) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+// ChannelTokens announces that an API token was revoked; the payload is its
+// ID. Every replica forgets the token at once.
+const ChannelTokens = "imprint_tokens"
+
+// TokenFilter selects API tokens, in name order. Zero fields do not filter.
+type TokenFilter struct {
+	Name    string // exactly this name
+	Role    Role
+	Revoked *bool  // only revoked tokens (true) or only active ones (false)
+	After   string // cursor: the name of the last token of the previous page
+	Limit   int    // 1..MaxPageSize; 0 means DefaultPageSize
 }
 
 // Actor is who performs a request; audit events record it.

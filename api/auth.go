@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/sha256"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -12,21 +13,32 @@ import (
 	"github.com/imprint-iot/imprint"
 )
 
-// TokenStore looks up API tokens.
+// TokenStore looks up API tokens and records their use.
 type TokenStore interface {
+	// Token returns the token, revoked or not; NotFound if there is none.
 	Token(ctx context.Context, id string) (*imprint.Token, error)
+	// TokenUsed records a use of the token, cheaply enough to call on every
+	// verification.
+	TokenUsed(ctx context.Context, id string) error
 }
 
 // tokenCacheTTL is how long a verified token is trusted without asking the
-// database again.
+// database again. Revocations do not wait for it: they are announced on
+// imprint.ChannelTokens.
 const tokenCacheTTL = 30 * time.Second
 
-// authenticator verifies bearer tokens, keeping verified ones for a short
-// while so that the hot issuing path does not read the token table.
-type authenticator struct {
+// TokenCache verifies bearer tokens, keeping verified ones for a short while
+// so that the hot issuing path does not read the token table. Feed it the
+// notifications of imprint.ChannelTokens (Notify) so that a token revoked on
+// any replica is refused here at once.
+type TokenCache struct {
 	store TokenStore
+	log   *slog.Logger
 	mu    sync.Mutex
 	cache map[[32]byte]cachedActor // by SHA-256 of the whole bearer string
+	// gen counts invalidations: a lookup that began before one does not
+	// fill the cache, lest it keep a token revoked meanwhile.
+	gen uint64
 }
 
 type cachedActor struct {
@@ -34,13 +46,40 @@ type cachedActor struct {
 	expires time.Time
 }
 
-func newAuthenticator(store TokenStore) *authenticator {
-	return &authenticator{store: store, cache: map[[32]byte]cachedActor{}}
+// NewTokenCache returns an empty cache over store.
+func NewTokenCache(store TokenStore, log *slog.Logger) *TokenCache {
+	return &TokenCache{store: store, log: log, cache: map[[32]byte]cachedActor{}}
+}
+
+// Notify handles a notification of imprint.ChannelTokens: it forgets the
+// token whose ID is the payload, or every token on an empty payload (the
+// listener's signal that notifications may have been missed).
+func (a *TokenCache) Notify(channel, payload string) {
+	if channel != imprint.ChannelTokens {
+		return
+	}
+	a.forget(payload)
+}
+
+// forget drops the token with the given ID from the cache, or all on "".
+func (a *TokenCache) forget(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.gen++
+	if id == "" {
+		clear(a.cache)
+		return
+	}
+	for k, c := range a.cache {
+		if c.actor.TokenID == id {
+			delete(a.cache, k)
+		}
+	}
 }
 
 // authenticate returns the actor of the request's bearer token. Returns
-// Unauthorized for a missing, malformed or unknown token.
-func (a *authenticator) authenticate(r *http.Request) (imprint.Actor, error) {
+// Unauthorized for a missing, malformed, unknown or revoked token.
+func (a *TokenCache) authenticate(r *http.Request) (imprint.Actor, error) {
 	h := r.Header.Get("Authorization")
 	scheme, bearer, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -51,6 +90,7 @@ func (a *authenticator) authenticate(r *http.Request) (imprint.Actor, error) {
 	now := time.Now()
 	a.mu.Lock()
 	c, ok := a.cache[key]
+	gen := a.gen
 	a.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.actor, nil
@@ -66,12 +106,20 @@ func (a *authenticator) authenticate(r *http.Request) (imprint.Actor, error) {
 	if err != nil {
 		return imprint.Actor{}, err
 	}
+	if t.Revoked() {
+		return imprint.Actor{}, imprint.Errorf(imprint.Unauthorized, "the bearer token was revoked")
+	}
+	if err := a.store.TokenUsed(r.Context(), t.ID); err != nil {
+		a.log.WarnContext(r.Context(), "record token use", "token", t.ID, "err", err)
+	}
 	actor := imprint.Actor{TokenID: t.ID, Name: t.Name, Role: t.Role}
 	a.mu.Lock()
-	if len(a.cache) > 10_000 { // bounded: drop everything rather than grow
-		clear(a.cache)
+	if a.gen == gen {
+		if len(a.cache) > 10_000 { // bounded: drop everything rather than grow
+			clear(a.cache)
+		}
+		a.cache[key] = cachedActor{actor: actor, expires: now.Add(tokenCacheTTL)}
 	}
-	a.cache[key] = cachedActor{actor: actor, expires: now.Add(tokenCacheTTL)}
 	a.mu.Unlock()
 	return actor, nil
 }

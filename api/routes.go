@@ -31,6 +31,10 @@ type Deps struct {
 	Jobs     JobRunner
 	Events   *EventHub
 	Secrets  *SecretBox // seals webhook secrets
+	// Tokens verifies bearer tokens; feed it imprint.ChannelTokens so that
+	// revocations on other replicas apply here at once. If nil, the API
+	// makes its own, which hears only of revocations made through it.
+	Tokens *TokenCache
 	// RenewalGrace is how long a renewed certificate stays valid (0: it is
 	// revoked as superseded at once).
 	RenewalGrace time.Duration
@@ -53,6 +57,7 @@ type Deps struct {
 // Store is what the API needs from the database.
 type Store interface {
 	TokenStore
+	TokenAdmin
 	CertificateStore
 	LifecycleStore
 	EventStore
@@ -67,7 +72,7 @@ type server struct {
 	log          *slog.Logger
 	ca           Authority
 	store        Store
-	auth         *authenticator
+	auth         *TokenCache
 	metrics      *metrics
 	crls         CRLSource
 	ocsp         OCSPResponder
@@ -90,12 +95,15 @@ const RequestTimeout = 60 * time.Second
 // NewHandler returns the HTTP handler of the whole API.
 func NewHandler(d Deps) http.Handler {
 	s := &server{
-		log: d.Log, ca: d.CA, store: d.Store, auth: newAuthenticator(d.Store), metrics: newMetrics(d.Registry),
+		log: d.Log, ca: d.CA, store: d.Store, auth: d.Tokens, metrics: newMetrics(d.Registry),
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
 		outbound:  d.Outbound,
 		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
 		engine: d.Engine, policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
+	}
+	if s.auth == nil {
+		s.auth = NewTokenCache(d.Store, d.Log)
 	}
 	if s.maxVersions <= 0 {
 		s.maxVersions = imprint.DefaultMaxTemplateVersions
@@ -165,6 +173,10 @@ func NewHandler(d Deps) http.Handler {
 				r.Delete("/provisioning-templates/{name}", s.handleDeleteTemplate)
 				r.Post("/provisioning-templates/{name}/versions", s.handleCreateVersion)
 				r.Delete("/provisioning-templates/{name}/versions/{version}", s.handleDeleteVersion)
+				r.Get("/tokens", s.handleListTokens)
+				r.Post("/tokens", s.handleCreateToken)
+				r.Get("/tokens/{id}", s.handleGetToken)
+				r.Post("/tokens/{id}/revoke", s.handleRevokeToken)
 			})
 		})
 	})

@@ -117,6 +117,10 @@ func (l *Local) running() (int, bool) {
 // URL returns the connection URL of Imprint's database on the server.
 func (l *Local) URL() string { return l.url }
 
+// Shared reports whether another process started the server (Stop then
+// leaves it running).
+func (l *Local) Shared() bool { return l.shared }
+
 // Stop stops the server, waiting for it to shut down. A server that another
 // process started is left running.
 func (l *Local) Stop() error {

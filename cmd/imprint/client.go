@@ -56,7 +56,8 @@ func (c *clientFlags) client() (*device.Client, error) {
 }
 
 func runDeviceEnroll(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("device enroll", flag.ContinueOnError)
+	fs := newFlagSet("device enroll", "device enroll --api URL --token T --cn NAME --out DIR [flags]",
+		"Makes a key and a CSR, has Imprint sign it, and writes device.key (0600), device.crt and chain.pem.")
 	cf := addClientFlags(fs, getenv)
 	cn := fs.String("cn", "", "the device's common name (required)")
 	out := fs.String("out", ".", "directory for device.key, device.crt and chain.pem")
@@ -84,7 +85,9 @@ func runDeviceEnroll(ctx context.Context, args []string, getenv func(string) str
 }
 
 func runBenchIssue(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench issue", flag.ContinueOnError)
+	fs := newFlagSet("bench issue", "bench issue --api URL --token T [flags]",
+		"Issues certificates from pre-generated CSRs against a running server and prints the throughput,\n"+
+			"the p50/p95/p99 latency, and the in-process signing ceiling of this machine.")
 	cf := addClientFlags(fs, getenv)
 	count := fs.Int("count", 10000, "certificates to issue")
 	conc := fs.Int("concurrency", 16, "requests in flight")
@@ -134,7 +137,9 @@ func runBenchIssue(ctx context.Context, args []string, getenv func(string) strin
 }
 
 func runBenchOCSP(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench ocsp", flag.ContinueOnError)
+	fs := newFlagSet("bench ocsp", "bench ocsp --api URL --token T [flags]",
+		"Issues certificates, then asks for their OCSP status against a running server and prints the throughput\n"+
+			"and the p50/p95/p99 latency.")
 	cf := addClientFlags(fs, getenv)
 	count := fs.Int("count", 100000, "OCSP requests to send")
 	conc := fs.Int("concurrency", 16, "requests in flight")

@@ -48,6 +48,8 @@ Server:
   ca init                    create the root and the first issuing CA
   ca list                    list the CAs
   token create --role R --name N   create an API token (roles: admin, factory, auditor)
+  token list                 list the API tokens, with their last use
+  token revoke ID|NAME       revoke an API token at once, on every replica
 
 Clients:
   device enroll --api URL --token T --cn NAME --out DIR   get a device key and certificate
@@ -55,17 +57,41 @@ Clients:
   bench ocsp --api URL --token T [--count N] [--concurrency C] [--certificates K]
 
   version                    print the version
+  help [COMMAND]             print this, or a command's usage and flags (as COMMAND --help does)
 
 Configuration comes from IMPRINT_* environment variables and flags; see docs/configuration.md.
 `
 
 // run is the whole program, testable: it reads its environment through
-// getenv and writes only to stdout and stderr.
+// getenv and writes only to stdout and stderr. Help, asked for with
+// "help", -h or --help, goes to stdout and is no error.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("a command is required")
 	}
+	switch args[0] {
+	case "help":
+		if len(args) > 1 && args[1] != "help" {
+			return run(ctx, append(args[1:len(args):len(args)], "--help"), getenv, stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "-h", "-help", "--h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	if helpRequested(args[1:]) {
+		stderr = stdout // the usage a flag set prints for -h
+	}
+	err := runCommand(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cmd, rest := args[0], args[1:]
 	sub := ""
 	if len(rest) > 0 {
@@ -82,6 +108,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runCAList(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "token" && sub == "create":
 		return runTokenCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "token" && sub == "list":
+		return runTokenList(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "token" && sub == "revoke":
+		return runTokenRevoke(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "device" && sub == "enroll":
 		return runDeviceEnroll(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "bench" && sub == "issue":
@@ -89,11 +119,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case cmd == "bench" && sub == "ocsp":
 		return runBenchOCSP(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "version":
+		if helpRequested(rest) {
+			fmt.Fprintln(stdout, "Usage: imprint version\n\nPrints the version.")
+			return nil
+		}
 		fmt.Fprintln(stdout, "imprint", version)
 		return nil
-	case cmd == "help" || cmd == "-h" || cmd == "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	}
+	if g, ok := groupUsage[cmd]; ok {
+		if helpRequested(rest) {
+			fmt.Fprint(stdout, g)
+			return nil
+		}
+		fmt.Fprint(stderr, g)
+		if sub == "" {
+			return fmt.Errorf("%q needs a command", cmd)
+		}
+		return fmt.Errorf("unknown command %q", joinNonEmpty(cmd, sub))
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", joinNonEmpty(cmd, sub))

@@ -219,6 +219,16 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 	if _, err := device.Enroll(context.Background(), c, "private-1", "", ""); err != nil {
 		t.Fatalf("enroll: %v", err)
 	}
+	// A client command shares the running server, and says so only at debug level.
+	var listOut, listErr syncBuffer
+	clientEnv := map[string]string{"IMPRINT_DATA_DIR": "data", "IMPRINT_LOG_LEVEL": "info"}
+	if err := run(context.Background(), []string{"token", "list"}, getenvFrom(clientEnv), &listOut, &listErr); err != nil ||
+		!strings.Contains(listOut.String(), "first-admin") {
+		t.Fatalf("token list = %q, %v; stderr %s", listOut.String(), err, listErr.String())
+	}
+	if strings.Contains(listErr.String(), "private PostgreSQL") {
+		t.Errorf("token list, sharing the server's private PostgreSQL, logged at info: %s", listErr.String())
+	}
 	if err := s.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,9 +51,14 @@ func openEnv(ctx context.Context, cfg *config, stderr io.Writer, migrate bool) (
 	e := &env{cfg: cfg, log: log}
 	url := cfg.DatabaseURL
 	if url == "" {
-		log.Info("no database URL configured; running a private PostgreSQL", "dir", filepath.Join(cfg.DataDir, "postgres"))
-		if e.local, err = postgres.StartLocal(ctx, filepath.Join(cfg.DataDir, "postgres"), log); err != nil {
+		dir := filepath.Join(cfg.DataDir, "postgres")
+		if e.local, err = postgres.StartLocal(ctx, dir, log); err != nil {
 			return nil, err
+		}
+		if e.local.Shared() {
+			log.Debug("using the private PostgreSQL another Imprint process runs", "dir", dir)
+		} else {
+			log.Info("no database URL configured; running a private PostgreSQL", "dir", dir)
 		}
 		url = e.local.URL()
 	}
@@ -107,7 +111,9 @@ func (e *env) authority(ctx context.Context, create bool) (*ca.Authority, error)
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve", "serve [flags]",
+		"Migrates the database, creates the CA and the first admin token on a first start, and serves the API\n"+
+			"until SIGINT or SIGTERM. With no database URL it runs a private PostgreSQL in the data directory.")
 	cfg := serverFlags(fs, getenv)
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -286,6 +292,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	guard := outbound.New(allow) // one guard and one client for every outbound request
 	webhooks := api.NewDispatcher(e.db, secrets, guard.Client(outbound.ClientOptions{}), e.log)
 	jobs := api.NewRevocations(ctx, e.db, e.log)
+	tokens := api.NewTokenCache(e.db, e.log)
 	go e.db.Listen(ctx, func(channel, payload string) {
 		switch channel {
 		case imprint.ChannelRevocations:
@@ -298,14 +305,16 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 			if err := auth.Reload(ctx); err != nil {
 				e.log.Error("reload CAs", "err", err)
 			}
+		case imprint.ChannelTokens:
+			tokens.Notify(channel, payload)
 		}
-	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs)
+	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens)
 	go crls.Run(ctx)
 	go hub.Run(ctx)
 	go webhooks.Run(ctx)
 	go jobs.Run(ctx)
 	go e.revokeSuperseded(ctx)
-	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets,
+	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
 		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
 		Outbound:            guard,
 		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/imprint-iot/imprint"
+)
+
+// TokenAdmin creates, lists and revokes API tokens.
+type TokenAdmin interface {
+	CreateToken(ctx context.Context, t *imprint.Token, actor imprint.Actor) error
+	Tokens(ctx context.Context, f imprint.TokenFilter) ([]*imprint.Token, string, error)
+	RevokeToken(ctx context.Context, id string, actor imprint.Actor) (*imprint.Token, error)
+}
+
+// tokenJSON is a token as the API shows it: never its hash or secret.
+type tokenJSON struct {
+	TokenID    string     `json:"tokenId"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+	RevokedAt  *time.Time `json:"revokedAt,omitempty"`
+	RevokedBy  string     `json:"revokedBy,omitempty"`
+	// Token is the bearer string, in the answer to its creation only.
+	Token string `json:"token,omitempty"`
+}
+
+func tokenOf(t *imprint.Token) tokenJSON {
+	j := tokenJSON{TokenID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.CreatedAt.UTC(), RevokedBy: t.RevokedBy}
+	if !t.LastUsedAt.IsZero() {
+		u := t.LastUsedAt.UTC()
+		j.LastUsedAt = &u
+	}
+	if t.Revoked() {
+		u := t.RevokedAt.UTC()
+		j.RevokedAt = &u
+	}
+	return j
+}
+
+type createTokenRequest struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+}
+
+// handleCreateToken: POST /v1/tokens, {name, role}. The answer holds the
+// bearer string, shown this once.
+func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := decode[createTokenRequest](body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, secret, err := imprint.NewToken(req.Name, imprint.Role(req.Role))
+	if err == nil {
+		err = s.store.CreateToken(r.Context(), t, imprint.ActorFromContext(r.Context()))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	j := tokenOf(t)
+	j.Token = secret
+	w.Header().Set("Cache-Control", "no-store")
+	encode(w, http.StatusCreated, j)
+}
+
+var tokenQueryParams = map[string]bool{"name": true, "role": true, "revoked": true, "limit": true, "cursor": true}
+
+// handleListTokens: GET /v1/tokens, filtered by name, role and revoked,
+// paged by name.
+func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
+	f, err := tokenFilterOf(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tokens, next, err := s.store.Tokens(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := struct {
+		Tokens     []tokenJSON `json:"tokens"`
+		NextCursor string      `json:"nextCursor,omitempty"`
+	}{Tokens: make([]tokenJSON, len(tokens)), NextCursor: next}
+	for i, t := range tokens {
+		out.Tokens[i] = tokenOf(t)
+	}
+	encode(w, http.StatusOK, out)
+}
+
+func tokenFilterOf(r *http.Request) (imprint.TokenFilter, error) {
+	q := r.URL.Query()
+	for k := range q {
+		if !tokenQueryParams[k] {
+			return imprint.TokenFilter{}, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k)
+		}
+	}
+	f := imprint.TokenFilter{Name: q.Get("name"), Role: imprint.Role(q.Get("role")), After: q.Get("cursor")}
+	if f.Role != "" && !f.Role.Valid() {
+		return f, imprint.Errorf(imprint.Invalid, "role must be admin, factory or auditor")
+	}
+	switch q.Get("revoked") {
+	case "":
+	case "true", "false":
+		v := q.Get("revoked") == "true"
+		f.Revoked = &v
+	default:
+		return f, imprint.Errorf(imprint.Invalid, "revoked must be true or false")
+	}
+	var err error
+	f.Limit, err = limitParam(q)
+	return f, err
+}
+
+// tokenID returns the {id} of the path: 16 hexadecimal digits, as in the
+// bearer string after "imp_". Returns Invalid for anything else.
+func tokenID(r *http.Request) (string, error) {
+	id := chi.URLParam(r, "id")
+	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 {
+		return "", imprint.Errorf(imprint.Invalid, "token ID must be 16 hexadecimal digits (the part after %q)", imprint.TokenPrefix)
+	}
+	return id, nil
+}
+
+// handleGetToken: GET /v1/tokens/{id}.
+func (s *server) handleGetToken(w http.ResponseWriter, r *http.Request) {
+	id, err := tokenID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.store.Token(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, tokenOf(t))
+}
+
+// handleRevokeToken: POST /v1/tokens/{id}/revoke. The token fails on this
+// replica from the answer on, and on the others as soon as they hear of it.
+func (s *server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+	id, err := tokenID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.store.RevokeToken(r.Context(), id, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.auth.forget(t.ID)
+	encode(w, http.StatusOK, tokenOf(t))
+}
