@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -46,6 +47,9 @@ type Deps struct {
 	// when they are configured (IMPRINT_OUTBOUND_ALLOW); nil allows public
 	// addresses only. Give the dispatcher a client of the same guard.
 	Outbound *outbound.Guard
+	// TrustedProxies are the proxies whose X-Forwarded-For and X-Real-IP
+	// headers are believed; with none, the client's address is the peer's.
+	TrustedProxies []netip.Prefix
 	// MaxTemplateVersions is how many versions a provisioning template may
 	// have (imprint.DefaultMaxTemplateVersions if 0).
 	MaxTemplateVersions int
@@ -109,7 +113,7 @@ func NewHandler(d Deps) http.Handler {
 		s.maxVersions = imprint.DefaultMaxTemplateVersions
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, s.logRequests, s.recoverPanics, s.metrics.observe)
+	r.Use(middleware.RequestID, realIP(d.TrustedProxies), s.logRequests, s.recoverPanics, s.metrics.observe)
 
 	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
 	readers := []imprint.Role{imprint.RoleAdmin, imprint.RoleAuditor}

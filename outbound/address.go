@@ -7,9 +7,7 @@
 package outbound
 
 import (
-	"fmt"
 	"net/netip"
-	"strings"
 )
 
 // refusedRanges are the ranges outbound requests may not reach unless
@@ -91,27 +89,4 @@ func Classify(a netip.Addr) string {
 		}
 	}
 	return ""
-}
-
-// ParseAllowList parses a comma-separated list of CIDR prefixes
-// ("10.0.0.0/8, fd00::/8"); a bare address stands for itself alone. The
-// empty string is the empty list.
-func ParseAllowList(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if a, err := netip.ParseAddr(f); err == nil && a.Zone() == "" {
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("outbound allow list: %q is not a CIDR prefix such as 10.0.0.0/8 or fd00::/8", f)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
 }

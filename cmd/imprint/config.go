@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/outbound"
 )
 
 // config is the server's configuration. Each field comes from a flag, else
@@ -42,8 +42,13 @@ type config struct {
 	RenewalGrace     time.Duration // IMPRINT_RENEWAL_GRACE
 	WebhookAllowHTTP bool          // IMPRINT_WEBHOOK_ALLOW_HTTP
 	OutboundAllow    string        // IMPRINT_OUTBOUND_ALLOW
-	MaxVersions      int           // IMPRINT_TEMPLATE_MAX_VERSIONS
-	MaxPolicyChars   int           // IMPRINT_POLICY_MAX_CHARACTERS
+	TrustedProxies   string        // IMPRINT_TRUSTED_PROXIES
+
+	// outboundAllow and trustedProxies are the two lists above, parsed by
+	// validate.
+	outboundAllow, trustedProxies []netip.Prefix
+	MaxVersions                   int // IMPRINT_TEMPLATE_MAX_VERSIONS
+	MaxPolicyChars                int // IMPRINT_POLICY_MAX_CHARACTERS
 }
 
 // serverFlags registers the server's configuration on fs, with defaults from
@@ -68,6 +73,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
 	str(&c.OutboundAllow, "outbound-allow", "IMPRINT_OUTBOUND_ALLOW", "", "comma-separated CIDR prefixes of internal addresses webhooks and hooks may reach")
+	str(&c.TrustedProxies, "trusted-proxies", "IMPRINT_TRUSTED_PROXIES", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For and X-Real-IP are believed (none when empty)")
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
 		if v, err := time.ParseDuration(getenv(env)); err == nil {
 			def = v
@@ -115,8 +121,12 @@ func (c *config) validate() error {
 	if c.Passphrase != "" && c.PassphraseFile != "" {
 		return errors.New("set IMPRINT_CA_PASSPHRASE or IMPRINT_CA_PASSPHRASE_FILE, not both")
 	}
-	if _, err := outbound.ParseAllowList(c.OutboundAllow); err != nil {
+	var err error
+	if c.outboundAllow, err = imprint.ParsePrefixes(c.OutboundAllow); err != nil {
 		return fmt.Errorf("IMPRINT_OUTBOUND_ALLOW: %w", err)
+	}
+	if c.trustedProxies, err = imprint.ParsePrefixes(c.TrustedProxies); err != nil {
+		return fmt.Errorf("IMPRINT_TRUSTED_PROXIES: %w", err)
 	}
 	return nil
 }

@@ -282,10 +282,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	crls := ca.NewCRLPublisher(auth, e.db, ca.CRLOptions{Validity: e.cfg.CRLValidity, RebuildAfter: e.cfg.CRLRebuild}, e.log)
 	ocsp := ca.NewOCSPResponder(auth, e.db, ca.OCSPOptions{Validity: e.cfg.OCSPValidity}, e.log)
 	hub := api.NewEventHub(e.db, e.log)
-	allow, err := outbound.ParseAllowList(e.cfg.OutboundAllow)
-	if err != nil {
-		return api.Deps{}, err
-	}
+	allow := e.cfg.outboundAllow
 	if len(allow) > 0 {
 		e.log.Info("outbound requests may reach these internal addresses", "allow", allow)
 	}
@@ -317,6 +314,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
 		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
 		Outbound:            guard,
+		TrustedProxies:      e.cfg.trustedProxies,
 		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
 }
 
