@@ -147,12 +147,13 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 }
 
-// ensureDataDir creates the data directory, private to its owner. When
-// running as root, the private PostgreSQL runs as another user and must be
-// able to pass through it, so it is made traversable (but not listable).
+// ensureDataDir creates the data directory, private to its owner. (When
+// running as root, the private PostgreSQL runs as another user with its
+// cluster outside the data directory; only a cluster that an earlier version
+// made inside needs the data directory traversable, but not listable.)
 func (c *config) ensureDataDir() error {
 	mode := os.FileMode(0o700)
-	if os.Geteuid() == 0 {
+	if _, err := os.Stat(filepath.Join(c.DataDir, "postgres", "cluster", "PG_VERSION")); err == nil && os.Geteuid() == 0 {
 		mode = 0o711
 	}
 	if err := os.MkdirAll(c.DataDir, mode); err != nil {
