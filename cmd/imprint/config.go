@@ -33,6 +33,8 @@ type config struct {
 	LogLevel       string // IMPRINT_LOG_LEVEL
 	LogFormat      string // IMPRINT_LOG_FORMAT
 	DebugListen    string // IMPRINT_DEBUG_LISTEN
+	MetricsListen  string // IMPRINT_METRICS_LISTEN
+	AdminTokenFile string // IMPRINT_ADMIN_TOKEN_FILE
 
 	CRLValidity      time.Duration // IMPRINT_CRL_VALIDITY
 	CRLRebuild       time.Duration // IMPRINT_CRL_REBUILD
@@ -65,6 +67,8 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.LogLevel, "log-level", "IMPRINT_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "IMPRINT_LOG_FORMAT", "text", "text or json")
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
+	str(&c.MetricsListen, "metrics-listen", "IMPRINT_METRICS_LISTEN", "", "address of a listener of its own for /metrics, which then leaves the API listener; empty serves it on the API listener")
+	str(&c.AdminTokenFile, "admin-token-file", "IMPRINT_ADMIN_TOKEN_FILE", "", "file the first admin token is written to (mode 0600) instead of the output; empty writes it to admin-token in the data directory and prints it")
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
 		if v, err := time.ParseDuration(getenv(env)); err == nil {
 			def = v
@@ -108,6 +112,11 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics listen address %q: %w", c.MetricsListen, err)
+		}
 	}
 	if c.Passphrase != "" && c.PassphraseFile != "" {
 		return errors.New("set IMPRINT_CA_PASSPHRASE or IMPRINT_CA_PASSPHRASE_FILE, not both")
