@@ -88,9 +88,9 @@ func TestServerTLSConfigRefusesCBC(t *testing.T) {
 	}
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for _, tc := range []struct {
-		name      string
-		key       crypto.Signer
-		cbc, aead uint16
+		name                    string
+		key                     crypto.Signer
+		cbc, aead               uint16
 		opensslCBC, opensslAEAD string
 	}{
 		{"RSA", rsaKey, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
