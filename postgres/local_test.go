@@ -178,7 +178,9 @@ func TestLocalAdoptsAfterKill(t *testing.T) {
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	child.Wait()
+	// Not reaped yet, as when serve's parent does not wait: a zombie, which
+	// is as dead as a process gets.
+	waitZombie(t, child.Process.Pid)
 	if err := canConnect(url); err != nil {
 		t.Fatalf("the server died with the killed process: %v", err)
 	}
@@ -191,5 +193,24 @@ func TestLocalAdoptsAfterKill(t *testing.T) {
 	}
 	if err := canConnect(url); err == nil {
 		t.Error("the server left by the killed process still runs after the next process stopped")
+	}
+}
+
+// waitZombie waits until process pid has died but is not yet reaped.
+func waitZombie(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return // no /proc: nothing to wait for
+		}
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not die after SIGKILL", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -88,6 +88,7 @@ func (l *Local) writeOwners(owners []string) error {
 }
 
 // ownerAlive reports whether the process an owners line names still runs.
+// A zombie (killed, not yet reaped) does not.
 func ownerAlive(line string) bool {
 	pidText, start, _ := strings.Cut(line, " ")
 	pid, err := strconv.Atoi(pidText)
@@ -97,29 +98,36 @@ func ownerAlive(line string) bool {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return false
 	}
-	if start == "-" || start == "" {
-		return true
+	state, now := procStat(pid)
+	if state == "Z" || state == "X" {
+		return false
 	}
-	now := processStart(pid)
-	return now == "" || now == start
+	return start == "-" || start == "" || now == "" || now == start
 }
 
 // processStart returns the start time of process pid in clock ticks since
-// boot (field 22 of /proc/<pid>/stat), or "" where it cannot be read.
+// boot, or "" where it cannot be read.
 func processStart(pid int) string {
+	_, start := procStat(pid)
+	return start
+}
+
+// procStat returns the state (field 3 of /proc/<pid>/stat) and start time
+// (field 22) of process pid, or "" for what cannot be read.
+func procStat(pid int) (state, start string) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	// The command name, field 2, is in parentheses and may hold spaces.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return ""
+		return "", ""
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return ""
+		return "", ""
 	}
-	return f[19]
+	return f[0], f[19]
 }
