@@ -26,9 +26,11 @@ RUN apt-get update \
 COPY --from=build /out/imprint /imprint
 USER imprint
 # The data directory holds the CA keys (encrypted with the CA passphrase) and
-# the first admin token. A new named volume takes its owner from the image.
+# the first admin token, which goes to that file only, not to the logs. A new
+# named volume takes its owner from the image.
 VOLUME /var/lib/imprint
-ENV IMPRINT_DATA_DIR=/var/lib/imprint IMPRINT_LISTEN=0.0.0.0:8080
+ENV IMPRINT_DATA_DIR=/var/lib/imprint IMPRINT_LISTEN=0.0.0.0:8080 \
+    IMPRINT_ADMIN_TOKEN_FILE=/var/lib/imprint/admin-token
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS -o /dev/null http://127.0.0.1:8080/readyz || exit 1

@@ -39,7 +39,7 @@ bench: build
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.out
 	@set -e; dir=$$(mktemp -d); chmod 711 $$dir; \
 	$(BIN) serve --data-dir $$dir/data --listen 127.0.0.1:18181 --log-level warn >$$dir/serve.log 2>&1 & pid=$$!; \
-	trap 'kill $$pid; wait $$pid; rm -rf $$dir' EXIT; \
+	trap 'kill $$pid; wait $$pid; c=$$(cat $$dir/data/postgres/cluster-dir 2>/dev/null) && rm -rf "$${c%/cluster}"; rm -rf $$dir' EXIT; \
 	for i in $$(seq 1 300); do curl -fs http://127.0.0.1:18181/readyz >/dev/null 2>&1 && break; sleep 0.2; done; \
 	token=$$(cat $$dir/data/admin-token); \
 	$(BIN) bench issue --api http://127.0.0.1:18181 --token $$token --count $(BENCH_COUNT) --concurrency 16; \

@@ -56,6 +56,9 @@ type Deps struct {
 	// MaxPolicyCharacters is the most characters, whitespace aside, of an IoT
 	// policy document (policy.DefaultMaxCharacters, 2,048, if 0).
 	MaxPolicyCharacters int
+	// MetricsElsewhere leaves /metrics off the API: the caller serves the
+	// Registry on a listener of its own. False serves it at /metrics.
+	MetricsElsewhere bool
 }
 
 // Store is what the API needs from the database.
@@ -114,6 +117,7 @@ func NewHandler(d Deps) http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, realIP(d.TrustedProxies), s.logRequests, s.recoverPanics, s.metrics.observe)
+	r.Use(securityHeaders)
 
 	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
 	readers := []imprint.Role{imprint.RoleAdmin, imprint.RoleAuditor}
@@ -122,7 +126,9 @@ func NewHandler(d Deps) http.Handler {
 		r.Use(middleware.Timeout(RequestTimeout))
 		r.Get("/healthz", s.handleHealthz)
 		r.Get("/readyz", s.handleReadyz)
-		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+		if !d.MetricsElsewhere {
+			r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+		}
 		r.Get("/ca/{file}", s.handleCACertificateFile)
 		r.Get("/openapi.yaml", handleOpenAPI)
 		r.Get("/crl/{file}", s.handleCRL)

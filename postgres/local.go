@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,22 +26,36 @@ import (
 // Local is a private PostgreSQL server that Imprint runs from the machine's
 // PostgreSQL binaries when no database URL is configured. Its cluster lives
 // in a directory of its own, listens on a free loopback port, and requires a
-// password kept in a 0600 file beside the cluster.
+// password kept in a 0600 file in Imprint's directory for it.
+//
+// Every Imprint process that uses the server is recorded in that directory
+// (the owners file); the last one to stop stops the server. A server whose
+// recorded processes are all gone (killed, say) is adopted by the next one.
 type Local struct {
-	dir  string // the cluster directory
-	bin  string // the directory holding initdb, pg_ctl and postgres
-	url  string
-	cred *syscall.Credential // the user the server runs as when Imprint runs as root
-	log  *slog.Logger
-	// shared is true when another process started the server.
-	shared bool
+	dir     string // Imprint's directory: password, owners, lock, cluster-dir
+	cluster string // the cluster directory (PGDATA)
+	bin     string // the directory holding initdb, pg_ctl and postgres
+	url     string
+	cred    *syscall.Credential // the user the server runs as when Imprint runs as root
+	log     *slog.Logger
+	owner   string // this Local's line in the owners file; "" once stopped
+	shared  bool   // another live Imprint process used the server when this one started
 }
 
 // LocalDatabase is the name of the database Local creates for Imprint.
 const LocalDatabase = "imprint"
 
-// StartLocal starts (creating it first if need be) a private cluster in dir
-// and returns it once it accepts connections. Stop stops it.
+// LocalClusterRoot holds the clusters of private servers that run as another
+// user than Imprint (Imprint runs as root; PostgreSQL will not). Each has a
+// directory of that user's, named from a hash of Imprint's directory, so that
+// PostgreSQL need not reach the data directory, which may sit in a home
+// directory only root can enter. The data directory names it in the file
+// postgres/cluster-dir.
+const LocalClusterRoot = "/var/lib/imprint-postgres"
+
+// StartLocal starts (creating it first if need be) a private cluster for the
+// directory dir, or shares the one already running for it, and returns it
+// once it accepts connections. Stop stops it.
 func StartLocal(ctx context.Context, dir string, log *slog.Logger) (*Local, error) {
 	bin, err := findPostgresBin()
 	if err != nil {
@@ -56,14 +71,36 @@ func StartLocal(ctx context.Context, dir string, log *slog.Logger) (*Local, erro
 			return nil, err
 		}
 	}
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", l.dir, err)
+	}
+	unlock, err := l.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if l.cluster, err = l.clusterPath(); err != nil {
+		return nil, err
+	}
 	password, err := l.init()
 	if err != nil {
 		return nil, err
 	}
+	owners := l.liveOwners()
 	if port, ok := l.running(); ok {
-		// Another Imprint process on this data directory started it; share it.
-		l.shared = true
-		return l, l.connect(ctx, password, port)
+		l.shared = len(owners) > 0
+		if len(owners) == 0 {
+			l.log.Info("adopting the private PostgreSQL that an Imprint process now gone left running; it stops when this one does",
+				"cluster", l.cluster)
+		}
+		if err := l.addOwner(owners); err != nil {
+			return nil, err
+		}
+		if err := l.connect(ctx, password, port); err != nil {
+			l.stopLocked()
+			return nil, err
+		}
+		return l, nil
 	}
 	var port int
 	for attempt := 0; ; attempt++ {
@@ -77,8 +114,12 @@ func StartLocal(ctx context.Context, dir string, log *slog.Logger) (*Local, erro
 	if err != nil {
 		return nil, err
 	}
+	if err := l.addOwner(owners); err != nil {
+		l.run("pg_ctl", "stop", "-D", l.cluster, "-m", "fast", "-w", "-t", "60")
+		return nil, err
+	}
 	if err := l.connect(ctx, password, port); err != nil {
-		l.Stop()
+		l.stopLocked()
 		return nil, err
 	}
 	return l, nil
@@ -94,13 +135,13 @@ func (l *Local) connect(ctx context.Context, password string, port int) error {
 }
 
 // running reports whether the cluster's server is up, and its port. A server
-// left by a process that died is stopped, and reported as not running.
+// whose port cannot be read is stopped, and reported as not running.
 func (l *Local) running() (int, bool) {
-	pid, err := os.ReadFile(filepath.Join(l.clusterDir(), "postmaster.pid"))
+	pid, err := os.ReadFile(filepath.Join(l.cluster, "postmaster.pid"))
 	if err != nil {
 		return 0, false
 	}
-	if l.run("pg_ctl", "status", "-D", l.clusterDir()) != nil {
+	if l.run("pg_ctl", "status", "-D", l.cluster) != nil {
 		return 0, false
 	}
 	// postmaster.pid: pid, data directory, start time, port, …
@@ -110,38 +151,117 @@ func (l *Local) running() (int, bool) {
 			return port, true
 		}
 	}
-	_ = l.run("pg_ctl", "stop", "-D", l.clusterDir(), "-m", "fast", "-w", "-t", "30")
+	_ = l.run("pg_ctl", "stop", "-D", l.cluster, "-m", "fast", "-w", "-t", "30")
 	return 0, false
 }
 
 // URL returns the connection URL of Imprint's database on the server.
 func (l *Local) URL() string { return l.url }
 
-// Shared reports whether another process started the server (Stop then
-// leaves it running).
+// Shared reports whether another live Imprint process was using the server
+// when this one started: this one then neither started nor adopted it.
 func (l *Local) Shared() bool { return l.shared }
 
-// Stop stops the server, waiting for it to shut down. A server that another
-// process started is left running.
+// Stop stops the server, waiting for it to shut down, unless another live
+// Imprint process uses it: then the server is left to that one to stop.
 func (l *Local) Stop() error {
-	if l.shared {
+	if l.owner == "" {
 		return nil
 	}
-	return l.run("pg_ctl", "stop", "-D", l.clusterDir(), "-m", "fast", "-w", "-t", "60")
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return l.stopLocked()
+}
+
+// stopLocked is Stop with the lock held.
+func (l *Local) stopLocked() error {
+	others, err := l.removeOwner()
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		l.log.Info("leaving the private PostgreSQL running for the other Imprint processes that use it", "processes", len(others))
+		return nil
+	}
+	return l.run("pg_ctl", "stop", "-D", l.cluster, "-m", "fast", "-w", "-t", "60")
+}
+
+// Remove stops the server, whoever else uses it, and deletes the cluster and
+// Imprint's directory for it. Tests use it to clean up servers they start.
+func (l *Local) Remove() error {
+	unlock, err := l.lock()
+	if err != nil {
+		return err
+	}
+	err = l.run("pg_ctl", "stop", "-D", l.cluster, "-m", "fast", "-w", "-t", "60")
+	unlock()
+	l.owner = ""
+	if err != nil && l.run("pg_ctl", "status", "-D", l.cluster) == nil {
+		return err
+	}
+	if filepath.Dir(l.cluster) != l.dir {
+		if err := os.RemoveAll(filepath.Dir(l.cluster)); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(l.dir)
+}
+
+// clusterPath returns the cluster directory. It is dir/cluster unless the
+// server runs as another user: then it is a directory of that user's under
+// LocalClusterRoot (or the one dir/cluster-dir names), so that the server
+// need not reach dir. A cluster made in dir by an earlier version stays.
+func (l *Local) clusterPath() (string, error) {
+	inPlace := filepath.Join(l.dir, "cluster")
+	if l.cred == nil {
+		return inPlace, nil
+	}
+	if _, err := os.Stat(filepath.Join(inPlace, "PG_VERSION")); err == nil {
+		return inPlace, nil
+	}
+	pointer := filepath.Join(l.dir, "cluster-dir")
+	b, err := os.ReadFile(pointer)
+	if err == nil {
+		p := strings.TrimSpace(string(b))
+		if !filepath.IsAbs(p) {
+			return "", fmt.Errorf("%s: want the absolute path of the cluster directory, have %q", pointer, p)
+		}
+		return p, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", pointer, err)
+	}
+	sum := sha256.Sum256([]byte(l.dir))
+	p := filepath.Join(LocalClusterRoot, hex.EncodeToString(sum[:8]), "cluster")
+	if err := os.WriteFile(pointer, []byte(p+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", pointer, err)
+	}
+	return p, nil
 }
 
 // init creates the cluster on first use and returns the password.
 func (l *Local) init() (string, error) {
 	pwFile := filepath.Join(l.dir, "password")
-	if _, err := os.Stat(filepath.Join(l.clusterDir(), "PG_VERSION")); err == nil {
+	if _, err := os.Stat(filepath.Join(l.cluster, "PG_VERSION")); err == nil {
 		pw, err := os.ReadFile(pwFile)
 		if err != nil {
 			return "", fmt.Errorf("read local database password: %w", err)
 		}
 		return string(bytes.TrimSpace(pw)), nil
 	}
-	if err := os.MkdirAll(l.dir, 0o700); err != nil {
-		return "", fmt.Errorf("create %s: %w", l.dir, err)
+	// base holds the cluster and belongs to the server user.
+	base := filepath.Dir(l.cluster)
+	if base != l.dir {
+		// Traversable, not listable, by the server user.
+		if err := os.MkdirAll(filepath.Dir(base), 0o711); err != nil {
+			return "", fmt.Errorf("create %s: %w", filepath.Dir(base), err)
+		}
+	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", base, err)
 	}
 	b := make([]byte, 24)
 	rand.Read(b)
@@ -151,30 +271,28 @@ func (l *Local) init() (string, error) {
 	}
 	// initdb reads the password from a file the server user can read; it is
 	// removed as soon as initdb is done.
-	tmp := filepath.Join(l.dir, "initpw")
+	tmp := filepath.Join(base, "initpw")
 	if err := os.WriteFile(tmp, []byte(password+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	defer os.Remove(tmp)
-	if err := l.chown(l.dir, tmp); err != nil {
+	if err := l.chown(base, tmp); err != nil {
 		return "", err
 	}
-	err := l.run("initdb", "-D", l.clusterDir(), "-U", "imprint", "-E", "UTF8",
+	err := l.run("initdb", "-D", l.cluster, "-U", "imprint", "-E", "UTF8",
 		"--auth=scram-sha-256", "--pwfile="+tmp, "--no-instructions")
 	if err != nil && l.cred != nil {
 		err = fmt.Errorf("%w (Imprint runs as root, so PostgreSQL runs as uid %d, which must be able to reach %s)",
-			err, l.cred.Uid, l.dir)
+			err, l.cred.Uid, l.cluster)
 	}
 	return password, err
 }
 
-func (l *Local) clusterDir() string { return filepath.Join(l.dir, "cluster") }
-
 func (l *Local) start(port int) error {
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories='' "+
 		"-c max_connections=200 -c shared_buffers=256MB", port)
-	return l.run("pg_ctl", "start", "-D", l.clusterDir(), "-w", "-t", "60", "-s",
-		"-l", filepath.Join(l.clusterDir(), "server.log"), "-o", opts)
+	return l.run("pg_ctl", "start", "-D", l.cluster, "-w", "-t", "60", "-s",
+		"-l", filepath.Join(l.cluster, "server.log"), "-o", opts)
 }
 
 func (l *Local) createDatabase(ctx context.Context, u url.URL) error {

@@ -34,6 +34,8 @@ type config struct {
 	LogLevel       string // IMPRINT_LOG_LEVEL
 	LogFormat      string // IMPRINT_LOG_FORMAT
 	DebugListen    string // IMPRINT_DEBUG_LISTEN
+	MetricsListen  string // IMPRINT_METRICS_LISTEN
+	AdminTokenFile string // IMPRINT_ADMIN_TOKEN_FILE
 
 	CRLValidity      time.Duration // IMPRINT_CRL_VALIDITY
 	CRLRebuild       time.Duration // IMPRINT_CRL_REBUILD
@@ -74,6 +76,8 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
 	str(&c.OutboundAllow, "outbound-allow", "IMPRINT_OUTBOUND_ALLOW", "", "comma-separated CIDR prefixes of internal addresses webhooks and hooks may reach")
 	str(&c.TrustedProxies, "trusted-proxies", "IMPRINT_TRUSTED_PROXIES", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For and X-Real-IP are believed (none when empty)")
+	str(&c.MetricsListen, "metrics-listen", "IMPRINT_METRICS_LISTEN", "", "address of a listener of its own for /metrics, which then leaves the API listener; empty serves it on the API listener")
+	str(&c.AdminTokenFile, "admin-token-file", "IMPRINT_ADMIN_TOKEN_FILE", "", "file the first admin token is written to (mode 0600) instead of the output; empty writes it to admin-token in the data directory and prints it")
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
 		if v, err := time.ParseDuration(getenv(env)); err == nil {
 			def = v
@@ -117,6 +121,11 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("metrics listen address %q: %w", c.MetricsListen, err)
+		}
 	}
 	if c.Passphrase != "" && c.PassphraseFile != "" {
 		return errors.New("set IMPRINT_CA_PASSPHRASE or IMPRINT_CA_PASSPHRASE_FILE, not both")
@@ -163,12 +172,13 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 }
 
-// ensureDataDir creates the data directory, private to its owner. When
-// running as root, the private PostgreSQL runs as another user and must be
-// able to pass through it, so it is made traversable (but not listable).
+// ensureDataDir creates the data directory, private to its owner. (When
+// running as root, the private PostgreSQL runs as another user with its
+// cluster outside the data directory; only a cluster that an earlier version
+// made inside needs the data directory traversable, but not listable.)
 func (c *config) ensureDataDir() error {
 	mode := os.FileMode(0o700)
-	if os.Geteuid() == 0 {
+	if _, err := os.Stat(filepath.Join(c.DataDir, "postgres", "cluster", "PG_VERSION")); err == nil && os.Geteuid() == 0 {
 		mode = 0o711
 	}
 	if err := os.MkdirAll(c.DataDir, mode); err != nil {

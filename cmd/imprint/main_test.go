@@ -47,11 +47,17 @@ type server struct {
 	stop       func() error
 }
 
-var readyRE = regexp.MustCompile(`API:\s+(http://\S+)/v1`)
+var readyRE = regexp.MustCompile(`API:\s+(https?://\S+)/v1`)
 var tokenRE = regexp.MustCompile(`\n\s+(imp_\S+)\n`)
 
 // startServe runs `imprint serve` on a free port and waits until it is ready.
 func startServe(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	return startServeWith(t, env, http.DefaultClient)
+}
+
+// startServeWith is startServe with the client that polls /readyz.
+func startServeWith(t *testing.T, env map[string]string, client *http.Client) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
@@ -74,7 +80,7 @@ func startServe(t *testing.T, env map[string]string) *server {
 			if tm := tokenRE.FindStringSubmatch(out.String()); tm != nil {
 				s.token = tm[1]
 			}
-			waitReady(t, s.url)
+			waitReady(t, client, s.url)
 			return s
 		}
 		select {
@@ -89,10 +95,10 @@ func startServe(t *testing.T, env map[string]string) *server {
 	}
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t *testing.T, client *http.Client, url string) {
 	t.Helper()
 	for i := 0; i < 200; i++ {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := client.Get(url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -111,6 +117,22 @@ func TestServeEndToEnd(t *testing.T) {
 	s := startServe(t, env)
 	if s.token == "" {
 		t.Fatal("serve did not print the first admin token")
+	}
+	for _, path := range []string{"/readyz", "/metrics", "/v1/nope"} {
+		resp, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s: X-Content-Type-Options = %q, want nosniff", path, got)
+		}
+		if got := resp.Header.Get("Strict-Transport-Security"); got != "" {
+			t.Errorf("GET %s over plain HTTP: Strict-Transport-Security = %q, want none", path, got)
+		}
+		if path == "/metrics" && resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /metrics = %d, want 200 with IMPRINT_METRICS_LISTEN unset", resp.StatusCode)
+		}
 	}
 	saved, err := os.ReadFile(filepath.Join(dataDir, "admin-token"))
 	if err != nil || strings.TrimSpace(string(saved)) != s.token {
@@ -209,12 +231,22 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 		}
 	}
 	dataDir := t.TempDir()
-	// As root, PostgreSQL runs as another user, which must reach the directory.
-	os.Chmod(filepath.Dir(dataDir), 0o711)
+	// Like a checkout in /root: directories only their owner may enter. (As
+	// root, PostgreSQL runs as another user, which cannot reach them.)
+	os.Chmod(dataDir, 0o700)
+	os.Chmod(filepath.Dir(dataDir), 0o700)
 	// A relative data directory, as `make run` uses.
 	t.Chdir(dataDir)
 	env := map[string]string{"IMPRINT_DATA_DIR": "data", "IMPRINT_LOG_LEVEL": "warn"}
 	s := startServe(t, env)
+	cluster := filepath.Join(dataDir, "data", "postgres", "cluster")
+	if b, err := os.ReadFile(filepath.Join(dataDir, "data", "postgres", "cluster-dir")); err == nil {
+		cluster = strings.TrimSpace(string(b)) // as root: outside the data directory
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(cluster)) })
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "data")); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory: %v, %v; want mode 0700", fi, err)
+	}
 	c := device.NewClient(s.url, s.token, nil)
 	if _, err := device.Enroll(context.Background(), c, "private-1", "", ""); err != nil {
 		t.Fatalf("enroll: %v", err)
@@ -232,7 +264,10 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, "data", "postgres", "cluster", "postmaster.pid")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(cluster, "PG_VERSION")); err != nil {
+		t.Errorf("no cluster at %s: %v", cluster, err)
+	}
+	if _, err := os.Stat(filepath.Join(cluster, "postmaster.pid")); !os.IsNotExist(err) {
 		t.Errorf("the private PostgreSQL is still running after serve stopped (postmaster.pid: %v)", err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "data", "ca-passphrase")); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
@@ -157,6 +158,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
 	deps.Engine = provisioning.New(provisioning.Config{Store: e.db, Log: e.log})
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.MetricsListen, err)
+		}
+		deps.MetricsElsewhere = true
+		go serveMetrics(ctx, mln, reg, e.log)
+	}
 	handler := api.NewHandler(deps)
 	srv := &http.Server{
 		Handler:           handler,
@@ -172,7 +181,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return fmt.Errorf("load TLS certificate: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		srv.TLSConfig = serverTLSConfig(cert)
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	go e.pruneIdempotencyKeys(ctx)
@@ -197,18 +206,48 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return nil
 }
 
+// serverTLSConfig is the API listener's TLS: 1.2 or later, and in TLS 1.2
+// only ECDHE key exchange with AEAD ciphers (no CBC, no SHA-1 MACs, no RSA
+// key transport). TLS 1.3's suites are all AEAD and not configurable.
+func serverTLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// adminTokenPath is where the first admin token is written.
+func (c *config) adminTokenPath() string {
+	if c.AdminTokenFile != "" {
+		return c.AdminTokenFile
+	}
+	return filepath.Join(c.DataDir, "admin-token")
+}
+
 func printReady(w io.Writer, cfg *config, token string) {
 	fmt.Fprintf(w, "Imprint is running.\n  API:        %s/v1\n  Health:     %s/readyz\n", cfg.PublicURL, cfg.PublicURL)
-	if token != "" {
-		fmt.Fprintf(w, "  Admin token (shown once, also saved to %s):\n    %s\n",
-			filepath.Join(cfg.DataDir, "admin-token"), token)
-	} else {
-		fmt.Fprintf(w, "  Admin token: the first one is in %s\n", filepath.Join(cfg.DataDir, "admin-token"))
+	switch {
+	case token != "" && cfg.AdminTokenFile == "":
+		fmt.Fprintf(w, "  Admin token (shown once, also saved to %s):\n    %s\n", cfg.adminTokenPath(), token)
+	case token != "":
+		// IMPRINT_ADMIN_TOKEN_FILE: the output may go to a log; the token does not.
+		fmt.Fprintf(w, "  Admin token: written to %s\n", cfg.adminTokenPath())
+	default:
+		fmt.Fprintf(w, "  Admin token: the first one is in %s\n", cfg.adminTokenPath())
 	}
 }
 
 // firstAdminToken creates an admin token when there is none, writes it to a
-// 0600 file in the data directory, and returns it; "" when tokens exist.
+// 0600 file (IMPRINT_ADMIN_TOKEN_FILE, else admin-token in the data
+// directory), and returns it; "" when tokens exist.
 func (e *env) firstAdminToken(ctx context.Context) (string, error) {
 	n, err := e.db.CountTokens(ctx)
 	if err != nil || n > 0 {
@@ -218,14 +257,35 @@ func (e *env) firstAdminToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(e.cfg.DataDir, "admin-token")
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+	path := e.cfg.adminTokenPath()
+	if err := writePrivateFile(path, []byte(secret+"\n")); err != nil {
+		return "", err
 	}
 	if err := e.db.CreateToken(ctx, t, imprint.SystemActor); err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// writePrivateFile writes b to path with mode 0600, a file already there
+// included.
+func writePrivateFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // pruneIdempotencyKeys deletes day-old idempotency records every hour.
@@ -260,6 +320,22 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
 	log.Info("serving profiles", "listen", addr)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("debug listener", "err", err)
+	}
+}
+
+// serveMetrics serves the Prometheus registry at /metrics on ln, the listener
+// IMPRINT_METRICS_LISTEN names, until ctx ends.
+func serveMetrics(ctx context.Context, ln net.Listener, reg *prometheus.Registry, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("serving metrics", "listen", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics listener", "err", err)
 	}
 }
 

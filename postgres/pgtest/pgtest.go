@@ -64,7 +64,7 @@ func setup(ctx context.Context) (stop func(), err error) {
 			return nil, fmt.Errorf("start a private PostgreSQL (set IMPRINT_TEST_DATABASE_URL to use another): %w", err)
 		}
 		serverURL = local.URL()
-		stop = func() { local.Stop(); os.RemoveAll(dir) }
+		stop = func() { local.Remove(); os.RemoveAll(dir) }
 	}
 	template = fmt.Sprintf("imprint_tpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	if err := exec(ctx, `CREATE DATABASE `+template); err != nil {
