@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -292,5 +293,109 @@ func TestConcurrentIssuanceCountsInTheDatabase(t *testing.T) {
 	}
 	if n := e.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.issued'`); n != workers*each {
 		t.Errorf("issue events = %d, want %d", n, workers*each)
+	}
+}
+
+// specQueryParams returns the query parameters openapi.yaml gives each
+// operation, keyed "METHOD /path" as chi.Walk names routes. It reads the
+// file as it is written: paths at indent 2, methods at 4, and parameters as
+// "- name: x" followed by "in: query".
+func specQueryParams(t *testing.T) map[string][]string {
+	t.Helper()
+	params := map[string][]string{}
+	var inPaths bool
+	var path, op, name string
+	for _, line := range strings.Split(string(mustSpec(t)), "\n") {
+		trimmed := strings.TrimSpace(line)
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		switch {
+		case trimmed == "":
+		case indent == 0:
+			inPaths = trimmed == "paths:"
+		case !inPaths:
+		case indent == 2:
+			path, op = strings.Trim(strings.TrimSuffix(trimmed, ":"), `"`), ""
+		case indent == 4:
+			op = strings.ToUpper(strings.TrimSuffix(trimmed, ":")) + " " + path
+		case strings.HasPrefix(trimmed, "- name: "):
+			name = strings.TrimPrefix(trimmed, "- name: ")
+		case trimmed == "in: query" && op != "":
+			params[op] = append(params[op], name)
+		}
+	}
+	if len(params) == 0 {
+		t.Fatal("openapi.yaml: no query parameters found")
+	}
+	return params
+}
+
+// fillPath fills the route pattern's parameters: the one named bad with
+// value, the others with a well-formed name.
+func fillPath(pattern, bad, value string) string {
+	return pathParamRE.ReplaceAllStringFunc(pattern, func(p string) string {
+		if p == "{"+bad+"}" {
+			return value
+		}
+		return "x"
+	})
+}
+
+// TestBadTextInParameters walks every route: a path parameter or a query
+// parameter (each one openapi.yaml lists) holding a NUL byte, invalid UTF-8
+// or too much text is answered 400 naming the parameter, never 500 and
+// never a store lookup. Listings refuse junk cursors; routes that do not
+// page refuse limit and cursor.
+func TestBadTextInParameters(t *testing.T) {
+	e := newEnv(t)
+	query := specQueryParams(t)
+	long := strings.Repeat("a", 1025)
+	for _, op := range mustServedOperations(t, e.handler) {
+		method, pattern, _ := strings.Cut(op, " ")
+		if strings.HasPrefix(pattern, "/ocsp/") {
+			continue // OCSP answers in its own format (RFC 6960): unauthorized for an unknown CA
+		}
+		token := ""
+		if strings.HasPrefix(pattern, "/v1/") {
+			token = e.admin
+		}
+		check := func(t *testing.T, path, want string) {
+			t.Helper()
+			r := e.do(method, path, token, nil)
+			code, msg := r.errorCode(t)
+			if r.status != 400 || code != "invalid" || !strings.Contains(msg, want) {
+				t.Errorf("%s %.80s = %d %s %.80q, want 400 invalid with %s", method, path, r.status, code, msg, want)
+			}
+		}
+		for _, m := range pathParamRE.FindAllString(pattern, -1) {
+			param := strings.Trim(m, "{}")
+			for _, v := range []string{"a%00b", "%ff", "a%C3", long} {
+				t.Run(op+" "+param+"="+v[:min(len(v), 5)], func(t *testing.T) { check(t, fillPath(pattern, param, v), `"`+param+`"`) })
+			}
+		}
+		for _, param := range query[op] {
+			for _, v := range []string{"a%00b", "%ff", "a%C3", long} {
+				path := fillPath(pattern, "", "") + "?" + param + "=" + v
+				t.Run(op+" ?"+param+"="+v[:min(len(v), 5)], func(t *testing.T) { check(t, path, `"`+param+`"`) })
+			}
+		}
+		if method != "GET" || !strings.HasPrefix(pattern, "/v1/") {
+			continue
+		}
+		path := fillPath(pattern, "", "")
+		if slices.Contains(query[op], "cursor") {
+			for _, junk := range []string{"junk", "x", "bm9wZQ", "sensor-1", "-1", "MTIzNDU2"} {
+				t.Run(op+" ?cursor="+junk, func(t *testing.T) { check(t, path+"?cursor="+junk, "cursor") })
+			}
+			continue
+		}
+		for _, p := range []string{"limit=1", "cursor=x"} {
+			t.Run(op+" ?"+p, func(t *testing.T) {
+				r := e.do(method, path+"?"+p, token, nil)
+				code, msg := r.errorCode(t)
+				if r.status != 400 || code != "invalid" || !strings.Contains(msg, "does not page") {
+					t.Errorf("%s %s?%s = %d %s %.80q, want 400 saying the route does not page", method, path, p, r.status, code, msg)
+				}
+			})
+		}
 	}
 }

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 )
 
@@ -139,6 +137,9 @@ func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleListWebhooks: GET /v1/webhooks.
 func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	hooks, err := s.store.Webhooks(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -155,7 +156,11 @@ func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteWebhook: DELETE /v1/webhooks/{id}.
 func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.DeleteWebhook(r.Context(), chi.URLParam(r, "id"), imprint.ActorFromContext(r.Context())); err != nil {
+	id, err := pathParam(r, "id")
+	if err == nil {
+		err = s.store.DeleteWebhook(r.Context(), id, imprint.ActorFromContext(r.Context()))
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -164,8 +169,14 @@ func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleListDeliveries: GET /v1/webhooks/{id}/deliveries, the latest first.
 func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if _, err := s.store.Webhook(r.Context(), id); err != nil {
+	if !s.noQuery(w, r) {
+		return
+	}
+	id, err := pathParam(r, "id")
+	if err == nil {
+		_, err = s.store.Webhook(r.Context(), id)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
