@@ -324,7 +324,10 @@ func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.ThingTypeName != nil && *req.ThingTypeName != "" {
+	if req.ThingTypeName == nil && req.Attributes == nil {
+		err = imprint.Errorf(imprint.Invalid, "nothing to change: give thingTypeName or attributes")
+	}
+	if err == nil && req.ThingTypeName != nil && *req.ThingTypeName != "" {
 		err = imprint.ValidateName("thingTypeName", *req.ThingTypeName)
 	}
 	if err == nil && !req.Merge {
@@ -504,6 +507,9 @@ func (q *groupRequest) Validate() error {
 		if err := imprint.ValidateName("parentGroupName", q.ParentGroupName); err != nil {
 			return err
 		}
+	}
+	if q.ParentGroupName == q.ThingGroupName {
+		return imprint.Errorf(imprint.Invalid, "parentGroupName: thing group %s cannot be its own parent", q.ThingGroupName)
 	}
 	if err := validateDescription(q.Description); err != nil {
 		return err

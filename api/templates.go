@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/imprint-iot/imprint"
@@ -101,22 +100,14 @@ type templateRequest struct {
 
 func validateDescription(d string) error {
 	if utf8.RuneCountInString(d) > imprint.MaxTemplateDescription || !printable(d) {
-		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control characters", imprint.MaxTemplateDescription)
+		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control or bidirectional formatting characters", imprint.MaxTemplateDescription)
 	}
 	return nil
 }
 
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+// printable reports whether s is text fit for a name or a description:
+// see imprint.SafeText.
+func printable(s string) bool { return imprint.SafeText(s) }
 
 func (q *templateRequest) Validate() error {
 	switch {

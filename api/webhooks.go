@@ -78,7 +78,7 @@ type webhookRequest struct {
 func (q *webhookRequest) validate(allowHTTP bool) error {
 	u, err := url.Parse(q.URL)
 	switch {
-	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "":
+	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "" || !printable(q.URL):
 		return imprint.Errorf(imprint.Invalid, "url must be an absolute URL of at most 2048 characters")
 	case u.Scheme != "https" && !(u.Scheme == "http" && allowHTTP):
 		return imprint.Errorf(imprint.Invalid, "url must be https (plain http is allowed only with IMPRINT_WEBHOOK_ALLOW_HTTP)")
