@@ -189,7 +189,7 @@ func checkCommonName(iss *issuer, cn string) error {
 	case len(cn) > imprint.MaxCommonNameLength:
 		return imprint.Errorf(imprint.Invalid, "csr common name is longer than %d characters", imprint.MaxCommonNameLength)
 	case !printable(cn):
-		return imprint.Errorf(imprint.Invalid, "csr common name holds control or bidirectional formatting characters, or invalid UTF-8")
+		return imprint.Errorf(imprint.Invalid, "csr common name holds control characters, bidirectional formatting characters or invalid UTF-8")
 	case iss.cnRE != nil && !iss.cnRE.MatchString(cn):
 		return imprint.Errorf(imprint.Invalid, "common name %q does not match the pattern %q of CA %s",
 			cn, iss.ca.Profile.CommonNamePattern, iss.ca.Name)
@@ -295,7 +295,7 @@ func weakSignature(alg x509.SignatureAlgorithm) bool {
 func checkSubject(subject pkix.Name) error {
 	for _, atv := range subject.Names {
 		if s, ok := atv.Value.(string); ok && !printable(s) {
-			return imprint.Errorf(imprint.Invalid, "csr subject attribute %v holds control or bidirectional formatting characters, or invalid UTF-8", atv.Type)
+			return imprint.Errorf(imprint.Invalid, "csr subject attribute %v holds control characters, bidirectional formatting characters or invalid UTF-8", atv.Type)
 		}
 	}
 	return nil
