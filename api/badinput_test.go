@@ -476,11 +476,11 @@ func TestBadTextInBodies(t *testing.T) {
 		msg        string
 	}{
 		{"description not UTF-8", "/v1/thing-types", []byte("{\"thingTypeName\":\"t1\",\"description\":\"caf\xe9\"}"), "UTF-8"},
-		{"truncated UTF-8", "/v1/thing-groups", []byte("{\"thingGroupName\":\"g1\",\"description\":\"caf\xc3\"}"), "UTF-8"},
-		{"overlong UTF-8", "/v1/thing-groups", []byte("{\"thingGroupName\":\"g1\",\"description\":\"\xc0\xaf\"}"), "UTF-8"},
-		{"surrogate encoded as UTF-8", "/v1/thing-types", []byte("{\"thingTypeName\":\"t1\",\"description\":\"\xed\xa0\x80\"}"), "UTF-8"},
-		{"lone surrogate escape", "/v1/thing-types", `{"thingTypeName":"t1","description":"a\udc00b"}`, "surrogate"},
-		{"unpaired high surrogate", "/v1/thing-types", `{"thingTypeName":"t1","description":"a\ud800\u0041"}`, "surrogate"},
+		{"truncated UTF-8", "/v1/thing-groups", []byte("{\"thingGroupName\":\"g3\",\"description\":\"caf\xc3\"}"), "UTF-8"},
+		{"overlong UTF-8", "/v1/thing-groups", []byte("{\"thingGroupName\":\"g4\",\"description\":\"\xc0\xaf\"}"), "UTF-8"},
+		{"surrogate encoded as UTF-8", "/v1/thing-types", []byte("{\"thingTypeName\":\"t3\",\"description\":\"\xed\xa0\x80\"}"), "UTF-8"},
+		{"lone surrogate escape", "/v1/thing-types", `{"thingTypeName":"t4","description":"a\udc00b"}`, "surrogate"},
+		{"unpaired high surrogate", "/v1/thing-types", `{"thingTypeName":"t5","description":"a\ud800\u0041"}`, "surrogate"},
 		{"NUL escape", "/v1/cas", `{"name":"nul","organization":"Ac\u0000me"}`, "NUL"},
 		{"CA organization not UTF-8", "/v1/cas", []byte("{\"name\":\"org\",\"organization\":\"\xff\"}"), "UTF-8"},
 		{"template description not UTF-8", "/v1/provisioning-templates",
