@@ -1,6 +1,7 @@
 package api
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -59,15 +60,15 @@ func pathParam(r *http.Request, name string) (string, error) {
 // the route does not page.
 func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 	q := r.URL.Query()
-	for k, vs := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(allowed, k) {
 			if k == "limit" || k == "cursor" {
-				return nil, imprint.Errorf(imprint.Invalid, "%s %s does not page: it answers everything at once and takes no %q",
+				return nil, imprint.Errorf(imprint.Invalid, "%s %s does not page: query parameter %q is not accepted",
 					r.Method, chi.RouteContext(r.Context()).RoutePattern(), k)
 			}
 			return nil, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k)
 		}
-		for _, v := range vs {
+		for _, v := range q[k] {
 			if err := checkParam("query", k, v); err != nil {
 				return nil, err
 			}
