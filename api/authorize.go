@@ -108,12 +108,17 @@ type authResult struct {
 // policies that apply to a certificate (and its thing's groups) decide each
 // action on each resource. Nothing is changed or recorded.
 func (s *server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	q, err := queryParams(r, "clientId")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	req, ok := readJSON[authorizeRequest](s, w, r)
 	if !ok {
 		return
 	}
 	if req.ClientID == "" {
-		req.ClientID = r.URL.Query().Get("clientId")
+		req.ClientID = q.Get("clientId")
 	}
 	results, err := s.authorize(r, &req)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
 )
@@ -47,6 +45,9 @@ func caOf(c *imprint.CA) caJSON {
 
 // handleListCAs: GET /v1/cas.
 func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	cas := s.ca.CAs()
 	out := struct {
 		CAs []caJSON `json:"cas"`
@@ -58,7 +59,7 @@ func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) caParam(r *http.Request) (*imprint.CA, error) {
-	id, err := normalizeID("CA ID", chi.URLParam(r, "id"))
+	id, err := idParam(r, "id", "CA ID")
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +68,9 @@ func (s *server) caParam(r *http.Request) (*imprint.CA, error) {
 
 // handleGetCA: GET /v1/cas/{id}.
 func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	c, err := s.caParam(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -78,6 +82,9 @@ func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) {
 // handleCAChain: GET /v1/cas/{id}/chain, the PEM certificates from the CA up
 // to the root.
 func (s *server) handleCAChain(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	c, err := s.caParam(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -95,7 +102,11 @@ func (s *server) handleCAChain(w http.ResponseWriter, r *http.Request) {
 // handleCACertificateFile: GET /ca/{id}.crt, public, the DER certificate that
 // issued certificates point to in their CA-issuers URL (RFC 5280 4.2.2.1).
 func (s *server) handleCACertificateFile(w http.ResponseWriter, r *http.Request) {
-	file := chi.URLParam(r, "file")
+	file, err := pathParam(r, "file")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	idText, ok := strings.CutSuffix(file, ".crt")
 	if !ok {
 		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such file: %s", file))

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
 )
@@ -366,7 +364,10 @@ func certificateOf(c *imprint.Certificate) certificateJSON {
 
 // handleGetCertificate: GET /v1/certificates/{id}.
 func (s *server) handleGetCertificate(w http.ResponseWriter, r *http.Request) {
-	id, err := normalizeID("certificate ID", chi.URLParam(r, "id"))
+	if !s.noQuery(w, r) {
+		return
+	}
+	id, err := idParam(r, "id", "certificate ID")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -401,18 +402,12 @@ func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) 
 	encode(w, http.StatusOK, out)
 }
 
-var certificateQueryParams = map[string]bool{"caId": true, "status": true, "commonName": true,
-	"createdAfter": true, "createdBefore": true, "limit": true, "cursor": true}
-
 func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
-	q := r.URL.Query()
 	var f imprint.CertificateFilter
-	for k := range q {
-		if !certificateQueryParams[k] {
-			return f, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k)
-		}
+	q, err := queryParams(r, "caId", "status", "commonName", "createdAfter", "createdBefore", "limit", "cursor")
+	if err != nil {
+		return f, err
 	}
-	var err error
 	if v := q.Get("caId"); v != "" {
 		if f.CAID, err = normalizeID("caId", v); err != nil {
 			return f, err

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -40,6 +41,9 @@ func decode[T any](body []byte) (T, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return v, imprint.Errorf(imprint.Invalid, "request body is empty; a JSON object is required")
 	}
+	if err := checkJSONText(body); err != nil {
+		return v, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
@@ -54,6 +58,55 @@ func decode[T any](body []byte) (T, error) {
 		}
 	}
 	return v, nil
+}
+
+// checkJSONText returns Invalid unless the JSON text b is valid UTF-8 whose
+// strings escape no NUL (\u0000) and no lone UTF-16 surrogate. The
+// encoding/json decoder would silently turn invalid UTF-8 and lone
+// surrogates into U+FFFD, and PostgreSQL text cannot hold NUL.
+func checkJSONText(b []byte) error {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return imprint.Errorf(imprint.Invalid, "request body is not valid UTF-8 (at byte %d)", i)
+		}
+		if b[i] != '\\' || i+1 == len(b) {
+			i += size
+			continue
+		}
+		// Backslashes appear only in strings: an escape.
+		if b[i+1] != 'u' {
+			i += 2
+			continue
+		}
+		u, ok := hex4(b, i+2)
+		switch {
+		case !ok:
+			i += 2 // malformed: the decoder reports it
+			continue
+		case u == 0:
+			return imprint.Errorf(imprint.Invalid, "request body holds a NUL character (\\u0000) at byte %d", i)
+		case u >= 0xDC00 && u <= 0xDFFF:
+			return imprint.Errorf(imprint.Invalid, "request body holds a lone UTF-16 surrogate (\\u%04x) at byte %d", u, i)
+		case u >= 0xD800 && u <= 0xDBFF:
+			if lo, ok := hex4(b, i+8); !ok || b[i+6] != '\\' || b[i+7] != 'u' || lo < 0xDC00 || lo > 0xDFFF {
+				return imprint.Errorf(imprint.Invalid, "request body holds a lone UTF-16 surrogate (\\u%04x) at byte %d", u, i)
+			}
+			i += 12
+			continue
+		}
+		i += 6
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits at b[i:], as in a \uXXXX escape.
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[i:i+4]), 16, 16)
+	return rune(n), err == nil
 }
 
 // jsonProblem turns a decoding error into a message that names the field.
@@ -128,6 +181,9 @@ func limitParam(q url.Values) (int, error) {
 
 // jsonUnmarshalStrict decodes b into v, refusing unknown fields.
 func jsonUnmarshalStrict(b []byte, v any) error {
+	if err := checkJSONText(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -43,21 +42,11 @@ func eventOf(e *imprint.Event) eventJSON {
 		Actor: actorJSON{Name: e.Actor.Name, Role: string(e.Actor.Role)}, Data: e.Data, CreatedAt: e.CreatedAt.UTC()}
 }
 
-var eventQueryParams = map[string]bool{"type": true, "resourceType": true, "resourceId": true,
-	"after": true, "before": true, "cursor": true, "limit": true}
-
 // handleListEvents: GET /v1/events, filtered by type, resource and time.
 func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if !eventQueryParams[k] {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k))
-			return
-		}
-	}
+	q, err := queryParams(r, "type", "resourceType", "resourceId", "after", "before", "cursor", "limit")
 	f := imprint.EventFilter{Type: q.Get("type"), ResourceType: q.Get("resourceType"), ResourceID: q.Get("resourceId")}
-	var err error
-	if f.Type != "" && !slices.Contains(imprint.EventTypes, f.Type) {
+	if err == nil && f.Type != "" && !slices.Contains(imprint.EventTypes, f.Type) {
 		err = imprint.Errorf(imprint.Invalid, "unknown event type %q (want one of %v)", f.Type, imprint.EventTypes)
 	}
 	if err == nil {
@@ -89,18 +78,22 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		out.Events[i] = eventOf(&events[i])
 	}
 	if next != (imprint.EventCursor{}) {
-		out.NextCursor = strconv.FormatUint(next.TxID, 10) + "." + strconv.FormatInt(next.ID, 10)
+		out.NextCursor = imprint.EncodeCursor("events", strconv.FormatUint(next.TxID, 10), strconv.FormatInt(next.ID, 10))
 	}
 	encode(w, http.StatusOK, out)
 }
 
-// parseEventCursor reads the "<transaction>.<id>" cursor of event pages.
+// parseEventCursor reads the cursor of event pages: a transaction and an
+// event ID.
 func parseEventCursor(v string) (imprint.EventCursor, error) {
-	tx, id, ok := strings.Cut(v, ".")
-	txid, err1 := strconv.ParseUint(tx, 10, 64)
-	eid, err2 := strconv.ParseInt(id, 10, 64)
-	if !ok || err1 != nil || err2 != nil || eid < 0 {
-		return imprint.EventCursor{}, imprint.Errorf(imprint.Invalid, "malformed cursor")
+	parts, err := imprint.DecodeCursor("events", v, 2)
+	if err != nil {
+		return imprint.EventCursor{}, err
+	}
+	txid, err1 := strconv.ParseUint(parts[0], 10, 64)
+	eid, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || eid < 0 {
+		return imprint.EventCursor{}, imprint.Errorf(imprint.Invalid, "cursor is malformed: pass the nextCursor of the previous page of this listing")
 	}
 	return imprint.EventCursor{TxID: txid, ID: eid}, nil
 }
@@ -198,13 +191,12 @@ func (h *EventHub) unsubscribe(ch chan imprint.Event) {
 // handleEventStream: GET /v1/events/stream, server-sent events of the audit
 // log from now on (optionally only some types: ?type=a&type=b).
 func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) {
-	for k := range r.URL.Query() {
-		if k != "type" {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "unknown query parameter %q (the stream takes type)", k))
-			return
-		}
+	q, err := queryParams(r, "type")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	types := r.URL.Query()["type"]
+	types := q["type"]
 	for _, t := range types {
 		if !slices.Contains(imprint.EventTypes, t) {
 			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "unknown event type %q", t))

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
 )
@@ -84,7 +82,7 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // decodeWithID reads the {id} path parameter and a JSON body of type T.
 func decodeWithID[T any](s *server, w http.ResponseWriter, r *http.Request, what string) (string, T, bool) {
 	var zero T
-	id, err := normalizeID(what, chi.URLParam(r, "id"))
+	id, err := idParam(r, "id", what)
 	if err != nil {
 		s.writeError(w, r, err)
 		return "", zero, false
@@ -186,7 +184,14 @@ func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) {
 
 // handleGetJob: GET /v1/revocation-jobs/{id}.
 func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	if !s.noQuery(w, r) {
+		return
+	}
+	id, err := pathParam(r, "id")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if !strings.HasPrefix(id, "rj_") || len(id) > 64 {
 		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "revocation job %s not found", id))
 		return

@@ -136,7 +136,10 @@ func (s *server) handleCreatePolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func policyName(r *http.Request) (string, error) {
-	name := chi.URLParam(r, "name")
+	name, err := pathParam(r, "name")
+	if err != nil {
+		return "", err
+	}
 	if imprint.ValidatePolicyName(name) != nil {
 		return "", imprint.Errorf(imprint.NotFound, "policy %q not found", name)
 	}
@@ -145,6 +148,9 @@ func policyName(r *http.Request) (string, error) {
 
 // handleGetPolicy: GET /v1/policies/{name}, with the default document.
 func (s *server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := policyName(r)
 	var p *imprint.PolicyRecord
 	if err == nil {
@@ -159,12 +165,20 @@ func (s *server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
 
 // handleListPolicies: GET /v1/policies?limit=&cursor=.
 func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
-	limit, err := limitParam(r.URL.Query())
+	q, err := queryParams(r, "limit", "cursor")
+	var after string
+	if err == nil {
+		after, err = nameCursor(q, "policies", imprint.ValidatePolicyName)
+	}
+	var limit int
+	if err == nil {
+		limit, err = limitParam(q)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ps, next, err := s.store.Policies(r.Context(), r.URL.Query().Get("cursor"), limit)
+	ps, next, err := s.store.Policies(r.Context(), after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -172,7 +186,7 @@ func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Policies   []policyJSON `json:"policies"`
 		NextCursor string       `json:"nextCursor,omitempty"`
-	}{Policies: make([]policyJSON, len(ps)), NextCursor: next}
+	}{Policies: make([]policyJSON, len(ps)), NextCursor: nameCursorOf("policies", next)}
 	for i, p := range ps {
 		out.Policies[i] = policyOf(p, false)
 	}
@@ -245,10 +259,14 @@ func policyVersionOf(v *imprint.PolicyVersion, withDocument bool) policyVersionJ
 
 // handleCreatePolicyVersion: POST /v1/policies/{name}/versions?setAsDefault=true.
 func (s *server) handleCreatePolicyVersion(w http.ResponseWriter, r *http.Request) {
-	name, err := policyName(r)
+	q, err := queryParams(r, "setAsDefault")
 	var setDefault bool
 	if err == nil {
-		setDefault, err = boolParam(r, "setAsDefault")
+		setDefault, err = boolParam(q, "setAsDefault")
+	}
+	var name string
+	if err == nil {
+		name, err = policyName(r)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -273,6 +291,9 @@ func (s *server) handleCreatePolicyVersion(w http.ResponseWriter, r *http.Reques
 
 // handleListPolicyVersions: GET /v1/policies/{name}/versions.
 func (s *server) handleListPolicyVersions(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := policyName(r)
 	var vs []imprint.PolicyVersion
 	if err == nil {
@@ -297,6 +318,9 @@ func policyVersionParam(r *http.Request) (string, int, error) {
 
 // handleGetPolicyVersion: GET /v1/policies/{name}/versions/{version}.
 func (s *server) handleGetPolicyVersion(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, id, err := policyVersionParam(r)
 	var v *imprint.PolicyVersion
 	if err == nil {
@@ -329,10 +353,14 @@ func targetParams(r *http.Request, targetType string) (name, id string, err erro
 	if name, err = policyName(r); err != nil {
 		return "", "", err
 	}
-	id = chi.URLParam(r, "id")
+	raw, err := pathParam(r, "id")
+	if err != nil {
+		return "", "", err
+	}
+	id = raw
 	if targetType == imprint.TargetCertificate {
-		if id, err = normalizeID("certificate ID", id); err != nil {
-			return "", "", imprint.Errorf(imprint.NotFound, "certificate %q not found", chi.URLParam(r, "id"))
+		if id, err = normalizeID("certificate ID", raw); err != nil {
+			return "", "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
 		}
 	} else if imprint.ValidateName("thing group", id) != nil {
 		return "", "", imprint.Errorf(imprint.NotFound, "thing group %q not found", id)
@@ -380,6 +408,9 @@ type targetJSON struct {
 
 // handleListPolicyTargets: GET /v1/policies/{name}/targets.
 func (s *server) handleListPolicyTargets(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := policyName(r)
 	var ts []imprint.PolicyTarget
 	if err == nil {
@@ -399,9 +430,13 @@ func (s *server) handleListPolicyTargets(w http.ResponseWriter, r *http.Request)
 }
 
 func certificateParam(r *http.Request) (string, error) {
-	id, err := normalizeID("certificate ID", chi.URLParam(r, "id"))
+	raw, err := pathParam(r, "id")
 	if err != nil {
-		return "", imprint.Errorf(imprint.NotFound, "certificate %q not found", chi.URLParam(r, "id"))
+		return "", err
+	}
+	id, err := normalizeID("certificate ID", raw)
+	if err != nil {
+		return "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
 	}
 	return id, nil
 }
@@ -409,6 +444,9 @@ func certificateParam(r *http.Request) (string, error) {
 // handleCertificatePolicies: GET /v1/certificates/{id}/policies, the policies
 // attached to the certificate itself.
 func (s *server) handleCertificatePolicies(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	id, err := certificateParam(r)
 	var ts []imprint.PolicyTarget
 	if err == nil {
@@ -436,8 +474,12 @@ func (s *server) handleCertificatePolicies(w http.ResponseWriter, r *http.Reques
 // the default versions of the policies attached to the certificate and, if
 // it is attached to the thing, to the thing's groups and their ancestors.
 func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request) {
-	id, err := certificateParam(r)
-	thing := r.URL.Query().Get("thingName")
+	q, err := queryParams(r, "thingName")
+	thing := q.Get("thingName")
+	var id string
+	if err == nil {
+		id, err = certificateParam(r)
+	}
 	if err == nil && thing != "" {
 		err = imprint.ValidateName("thingName", thing)
 	}

@@ -107,11 +107,12 @@ func TestPolicyCRUDAndVersions(t *testing.T) {
 		NextCursor string `json:"nextCursor"`
 	}
 	e.do("GET", "/v1/policies?limit=1", e.admin, nil).json(t, &page)
-	if len(page.Policies) != 1 || page.Policies[0].PolicyName != "as-object" || page.NextCursor != "as-object" {
+	if len(page.Policies) != 1 || page.Policies[0].PolicyName != "as-object" || page.NextCursor == "" {
 		t.Errorf("first page = %+v", page)
 	}
+	cursor := page.NextCursor
 	page.NextCursor = ""
-	e.do("GET", "/v1/policies?limit=1&cursor=as-object", e.admin, nil).json(t, &page)
+	e.do("GET", "/v1/policies?limit=1&cursor="+cursor, e.admin, nil).json(t, &page)
 	if len(page.Policies) != 1 || page.Policies[0].PolicyName != "sensor" || page.NextCursor != "" {
 		t.Errorf("second page = %+v", page)
 	}

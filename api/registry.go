@@ -63,7 +63,10 @@ func (s *server) registryRoutes(r chi.Router) {
 }
 
 func registryName(r *http.Request, param, what string) (string, error) {
-	name := chi.URLParam(r, param)
+	name, err := pathParam(r, param)
+	if err != nil {
+		return "", err
+	}
 	if err := imprint.ValidateName(what, name); err != nil {
 		return "", imprint.Errorf(imprint.NotFound, "%s %q not found", what, name)
 	}
@@ -115,6 +118,9 @@ func (s *server) handleCreateThingType(w http.ResponseWriter, r *http.Request) {
 
 // handleListThingTypes: GET /v1/thing-types.
 func (s *server) handleListThingTypes(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	ts, err := s.store.ThingTypes(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -131,6 +137,9 @@ func (s *server) handleListThingTypes(w http.ResponseWriter, r *http.Request) {
 
 // handleGetThingType: GET /v1/thing-types/{name}.
 func (s *server) handleGetThingType(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := registryName(r, "name", "thing type")
 	var t *imprint.ThingType
 	if err == nil {
@@ -234,6 +243,9 @@ func (s *server) handleCreateThing(w http.ResponseWriter, r *http.Request) {
 
 // handleGetThing: GET /v1/things/{name}, with its groups.
 func (s *server) handleGetThing(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := registryName(r, "name", "thing")
 	var t *imprint.Thing
 	var groups []*imprint.ThingGroup
@@ -254,28 +266,26 @@ func (s *server) handleGetThing(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusOK, j)
 }
 
-var thingQueryParams = map[string]bool{"thingTypeName": true, "thingGroupName": true, "attributeName": true,
-	"attributeValue": true, "namePrefix": true, "limit": true, "cursor": true}
-
 // handleListThings: GET /v1/things, filtered by type, group, attribute and
 // name prefix, paged by name.
 func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		if !thingQueryParams[k] {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k))
-			return
-		}
-	}
-	f := imprint.ThingFilter{TypeName: q.Get("thingTypeName"), GroupName: q.Get("thingGroupName"),
-		AttributeName: q.Get("attributeName"), AttributeValue: q.Get("attributeValue"), NamePrefix: q.Get("namePrefix"),
-		After: q.Get("cursor")}
-	if f.AttributeValue != "" && f.AttributeName == "" {
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "attributeValue needs attributeName"))
+	q, err := queryParams(r, "thingTypeName", "thingGroupName", "attributeName", "attributeValue", "namePrefix", "limit", "cursor")
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
-	var err error
-	if f.Limit, err = limitParam(q); err != nil {
+	f := imprint.ThingFilter{TypeName: q.Get("thingTypeName"), GroupName: q.Get("thingGroupName"),
+		AttributeName: q.Get("attributeName"), AttributeValue: q.Get("attributeValue"), NamePrefix: q.Get("namePrefix")}
+	if f.AttributeValue != "" && f.AttributeName == "" {
+		err = imprint.Errorf(imprint.Invalid, "attributeValue needs attributeName")
+	}
+	if err == nil {
+		f.After, err = nameCursor(q, "things", func(n string) error { return imprint.ValidateName("cursor", n) })
+	}
+	if err == nil {
+		f.Limit, err = limitParam(q)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -287,7 +297,7 @@ func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Things     []thingJSON `json:"things"`
 		NextCursor string      `json:"nextCursor,omitempty"`
-	}{Things: make([]thingJSON, len(things)), NextCursor: next}
+	}{Things: make([]thingJSON, len(things)), NextCursor: nameCursorOf("things", next)}
 	for i, t := range things {
 		out.Things[i] = thingOf(t)
 	}
@@ -314,7 +324,10 @@ func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if req.ThingTypeName != nil && *req.ThingTypeName != "" {
+	if req.ThingTypeName == nil && req.Attributes == nil {
+		err = imprint.Errorf(imprint.Invalid, "nothing to change: give thingTypeName or attributes")
+	}
+	if err == nil && req.ThingTypeName != nil && *req.ThingTypeName != "" {
 		err = imprint.ValidateName("thingTypeName", *req.ThingTypeName)
 	}
 	if err == nil && !req.Merge {
@@ -335,13 +348,17 @@ func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteThing: DELETE /v1/things/{name}?detachPrincipals=true&expectedVersion=N.
 func (s *server) handleDeleteThing(w http.ResponseWriter, r *http.Request) {
-	name, err := registryName(r, "name", "thing")
+	q, err := queryParams(r, "detachPrincipals", "expectedVersion")
+	var name string
+	if err == nil {
+		name, err = registryName(r, "name", "thing")
+	}
 	var detach bool
 	if err == nil {
-		detach, err = boolParam(r, "detachPrincipals")
+		detach, err = boolParam(q, "detachPrincipals")
 	}
 	var version int64
-	if v := r.URL.Query().Get("expectedVersion"); v != "" && err == nil {
+	if v := q.Get("expectedVersion"); v != "" && err == nil {
 		if version, err = strconv.ParseInt(v, 10, 64); err != nil || version < 1 {
 			err = imprint.Errorf(imprint.Invalid, "expectedVersion must be a positive number")
 		}
@@ -375,13 +392,16 @@ func principalsOf(ps []imprint.Principal) []principalJSON {
 
 // handleAttachPrincipal: PUT /v1/things/{name}/principals/{id}?type=EXCLUSIVE_THING|NON_EXCLUSIVE_THING.
 func (s *server) handleAttachPrincipal(w http.ResponseWriter, r *http.Request) {
-	name, err := registryName(r, "name", "thing")
-	var id string
+	q, err := queryParams(r, "type")
+	var name, id string
 	if err == nil {
-		id, err = normalizeID("certificate ID", chi.URLParam(r, "id"))
+		name, err = registryName(r, "name", "thing")
+	}
+	if err == nil {
+		id, err = idParam(r, "id", "certificate ID")
 	}
 	exclusive := false
-	switch r.URL.Query().Get("type") {
+	switch q.Get("type") {
 	case "", "NON_EXCLUSIVE_THING":
 	case "EXCLUSIVE_THING":
 		exclusive = true
@@ -403,7 +423,7 @@ func (s *server) handleDetachPrincipal(w http.ResponseWriter, r *http.Request) {
 	name, err := registryName(r, "name", "thing")
 	var id string
 	if err == nil {
-		id, err = normalizeID("certificate ID", chi.URLParam(r, "id"))
+		id, err = idParam(r, "id", "certificate ID")
 	}
 	if err == nil {
 		err = s.store.DetachPrincipal(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
@@ -417,6 +437,9 @@ func (s *server) handleDetachPrincipal(w http.ResponseWriter, r *http.Request) {
 
 // handleThingPrincipals: GET /v1/things/{name}/principals.
 func (s *server) handleThingPrincipals(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := registryName(r, "name", "thing")
 	if err == nil {
 		_, err = s.store.Thing(r.Context(), name)
@@ -434,7 +457,10 @@ func (s *server) handleThingPrincipals(w http.ResponseWriter, r *http.Request) {
 
 // handleCertificateThings: GET /v1/certificates/{id}/things.
 func (s *server) handleCertificateThings(w http.ResponseWriter, r *http.Request) {
-	id, err := normalizeID("certificate ID", chi.URLParam(r, "id"))
+	if !s.noQuery(w, r) {
+		return
+	}
+	id, err := idParam(r, "id", "certificate ID")
 	if err == nil {
 		_, err = s.store.Certificate(r.Context(), id)
 	}
@@ -482,6 +508,9 @@ func (q *groupRequest) Validate() error {
 			return err
 		}
 	}
+	if q.ParentGroupName == q.ThingGroupName {
+		return imprint.Errorf(imprint.Invalid, "parentGroupName: thing group %s cannot be its own parent", q.ThingGroupName)
+	}
 	if err := validateDescription(q.Description); err != nil {
 		return err
 	}
@@ -504,6 +533,9 @@ func (s *server) handleCreateThingGroup(w http.ResponseWriter, r *http.Request) 
 
 // handleListThingGroups: GET /v1/thing-groups.
 func (s *server) handleListThingGroups(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	gs, err := s.store.ThingGroups(r.Context(), "")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -518,6 +550,9 @@ func (s *server) handleListThingGroups(w http.ResponseWriter, r *http.Request) {
 
 // handleGetThingGroup: GET /v1/thing-groups/{name}.
 func (s *server) handleGetThingGroup(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := registryName(r, "name", "thing group")
 	var g *imprint.ThingGroup
 	if err == nil {

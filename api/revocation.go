@@ -36,10 +36,20 @@ const MaxOCSPRequest = 16 << 10
 // GET /crl/{id}/delta.crl|delta.pem. Public; cached by ETag and Last-Modified,
 // and Cache-Control until nextUpdate.
 func (s *server) handleCRL(w http.ResponseWriter, r *http.Request) {
-	file, delta := chi.URLParam(r, "file"), false
-	if id := chi.URLParam(r, "id"); id != "" {
+	file, err := pathParam(r, "file")
+	id := ""
+	if err == nil {
+		id, err = pathParam(r, "id")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	delta := false
+	if id != "" {
+		name := file
 		file, delta = id+strings.TrimPrefix(file, "delta"), true
-		if !strings.HasPrefix(chi.URLParam(r, "file"), "delta.") {
+		if !strings.HasPrefix(name, "delta.") {
 			s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such CRL"))
 			return
 		}

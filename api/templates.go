@@ -6,14 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
@@ -101,22 +99,14 @@ type templateRequest struct {
 
 func validateDescription(d string) error {
 	if utf8.RuneCountInString(d) > imprint.MaxTemplateDescription || !printable(d) {
-		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control characters", imprint.MaxTemplateDescription)
+		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control or bidirectional formatting characters", imprint.MaxTemplateDescription)
 	}
 	return nil
 }
 
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+// printable reports whether s is text fit for a name or a description:
+// see imprint.SafeText.
+func printable(s string) bool { return imprint.SafeText(s) }
 
 func (q *templateRequest) Validate() error {
 	switch {
@@ -194,7 +184,10 @@ func readJSON[T any](s *server, w http.ResponseWriter, r *http.Request) (T, bool
 }
 
 func templateName(r *http.Request) (string, error) {
-	name := chi.URLParam(r, "name")
+	name, err := pathParam(r, "name")
+	if err != nil {
+		return "", err
+	}
 	if !templateNameRE.MatchString(name) {
 		return "", imprint.Errorf(imprint.NotFound, "provisioning template %q not found", name)
 	}
@@ -203,6 +196,9 @@ func templateName(r *http.Request) (string, error) {
 
 // handleGetTemplate: GET /v1/provisioning-templates/{name}, with the default body.
 func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := templateName(r)
 	var t *imprint.ProvisioningTemplate
 	if err == nil {
@@ -217,12 +213,25 @@ func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
 
 // handleListTemplates: GET /v1/provisioning-templates?limit=&cursor=.
 func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
-	limit, err := limitParam(r.URL.Query())
+	q, err := queryParams(r, "limit", "cursor")
+	var after string
+	if err == nil {
+		after, err = nameCursor(q, "provisioning-templates", func(n string) error {
+			if !templateNameRE.MatchString(n) {
+				return imprint.Errorf(imprint.Invalid, "malformed template name")
+			}
+			return nil
+		})
+	}
+	var limit int
+	if err == nil {
+		limit, err = limitParam(q)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	ts, next, err := s.store.Templates(r.Context(), r.URL.Query().Get("cursor"), limit)
+	ts, next, err := s.store.Templates(r.Context(), after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -230,7 +239,7 @@ func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Templates  []templateJSON `json:"templates"`
 		NextCursor string         `json:"nextCursor,omitempty"`
-	}{Templates: make([]templateJSON, len(ts)), NextCursor: next}
+	}{Templates: make([]templateJSON, len(ts)), NextCursor: nameCursorOf("provisioning-templates", next)}
 	for i, t := range ts {
 		out.Templates[i] = templateOf(t, false)
 	}
@@ -334,16 +343,19 @@ func versionOf(v *imprint.TemplateVersion, withBody bool) versionJSON {
 
 // handleCreateVersion: POST /v1/provisioning-templates/{name}/versions?setAsDefault=true.
 func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
-	name, err := templateName(r)
+	q, err := queryParams(r, "setAsDefault")
+	var setDefault bool
+	if err == nil {
+		setDefault, err = boolParam(q, "setAsDefault")
+	}
+	var name string
+	if err == nil {
+		name, err = templateName(r)
+	}
 	var t *imprint.ProvisioningTemplate
 	if err == nil {
 		t, err = s.store.Template(r.Context(), name)
 	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	setDefault, err := boolParam(r, "setAsDefault")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -364,8 +376,10 @@ func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusCreated, versionOf(v, true))
 }
 
-func boolParam(r *http.Request, name string) (bool, error) {
-	v := r.URL.Query().Get(name)
+// boolParam reads the query parameter name as true or false (false when
+// absent).
+func boolParam(q url.Values, name string) (bool, error) {
+	v := q.Get(name)
 	if v == "" {
 		return false, nil
 	}
@@ -378,6 +392,9 @@ func boolParam(r *http.Request, name string) (bool, error) {
 
 // handleListVersions: GET /v1/provisioning-templates/{name}/versions.
 func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, err := templateName(r)
 	var vs []imprint.TemplateVersion
 	if err == nil {
@@ -407,15 +424,22 @@ func namedVersion(r *http.Request, nameOf func(*http.Request) (string, error), w
 	if err != nil {
 		return "", 0, err
 	}
-	id, err := strconv.Atoi(chi.URLParam(r, "version"))
+	v, err := pathParam(r, "version")
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := strconv.Atoi(v)
 	if err != nil || id < 1 {
-		return "", 0, imprint.Errorf(imprint.NotFound, "%s %s has no version %q", what, name, chi.URLParam(r, "version"))
+		return "", 0, imprint.Errorf(imprint.NotFound, "%s %s has no version %q", what, name, v)
 	}
 	return name, id, nil
 }
 
 // handleGetVersion: GET /v1/provisioning-templates/{name}/versions/{version}.
 func (s *server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	name, id, err := versionParam(r)
 	var v *imprint.TemplateVersion
 	if err == nil {

@@ -22,8 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/outbound"
 )
@@ -82,7 +80,7 @@ type webhookRequest struct {
 func (q *webhookRequest) validate(allowHTTP bool, guard *outbound.Guard) error {
 	u, err := url.Parse(q.URL)
 	switch {
-	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "":
+	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "" || !printable(q.URL):
 		return imprint.Errorf(imprint.Invalid, "url must be an absolute URL of at most 2048 characters")
 	case u.Scheme != "https" && !(u.Scheme == "http" && allowHTTP):
 		return imprint.Errorf(imprint.Invalid, "url must be https (plain http is allowed only with IMPRINT_WEBHOOK_ALLOW_HTTP)")
@@ -148,6 +146,9 @@ func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleListWebhooks: GET /v1/webhooks.
 func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
+	if !s.noQuery(w, r) {
+		return
+	}
 	hooks, err := s.store.Webhooks(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -164,7 +165,11 @@ func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteWebhook: DELETE /v1/webhooks/{id}.
 func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if err := s.store.DeleteWebhook(r.Context(), chi.URLParam(r, "id"), imprint.ActorFromContext(r.Context())); err != nil {
+	id, err := pathParam(r, "id")
+	if err == nil {
+		err = s.store.DeleteWebhook(r.Context(), id, imprint.ActorFromContext(r.Context()))
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -173,8 +178,14 @@ func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 // handleListDeliveries: GET /v1/webhooks/{id}/deliveries, the latest first.
 func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
-	if _, err := s.store.Webhook(r.Context(), id); err != nil {
+	if !s.noQuery(w, r) {
+		return
+	}
+	id, err := pathParam(r, "id")
+	if err == nil {
+		_, err = s.store.Webhook(r.Context(), id)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}

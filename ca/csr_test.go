@@ -92,6 +92,16 @@ func TestIssueBadInput(t *testing.T) {
 		{"common name too long", csrWith(p256, strings.Repeat("a", imprint.MaxCommonNameLength+1), nil),
 			"", 0, imprint.Invalid, "longer than 64"},
 		{"control character in common name", csrWith(p256, "device\n1", nil), "", 0, imprint.Invalid, "control characters"},
+		{"bidi override in common name", csrWith(p256, "device-\u202e1", nil), "", 0, imprint.Invalid, "bidirectional"},
+		{"right-to-left mark in common name", csrWith(p256, "\u200fdevice-1", nil), "", 0, imprint.Invalid, "bidirectional"},
+		{"bidi isolate in organization", csrWith(p256, "device-1", func(r *x509.CertificateRequest) {
+			r.Subject.Organization = []string{"Acme\u2068"}
+		}), "", 0, imprint.Invalid, "subject attribute 2.5.4.10"},
+		{"ECDSA with SHA-1", csrWith(p256, "device-1", func(r *x509.CertificateRequest) { r.SignatureAlgorithm = x509.ECDSAWithSHA1 }),
+			"", 0, imprint.Invalid, "signed with ECDSA-SHA1"},
+		{"RSA with SHA-1", csrWith(mustKey(t, imprint.KeyRSA2048), "device-1", func(r *x509.CertificateRequest) {
+			r.SignatureAlgorithm = x509.SHA1WithRSA
+		}), "", 0, imprint.Invalid, "signed with SHA1-RSA"},
 		{"common name off pattern", csrWith(p256, "sensor-1", nil), "strict", 0, imprint.Invalid, "does not match the pattern"},
 		{"pattern matches a part only", csrWith(p256, "device-0000000a-admin", nil),
 			"strict", 0, imprint.Invalid, "does not match the pattern"},

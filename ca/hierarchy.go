@@ -80,6 +80,12 @@ func (a *Authority) CreateIssuingCA(ctx context.Context, req CreateCARequest) (*
 	if err := validateCAName(req.Name); err != nil {
 		return nil, err
 	}
+	if !printable(req.CommonName) {
+		return nil, imprint.Errorf(imprint.Invalid, "commonName holds control or bidirectional formatting characters, or invalid UTF-8")
+	}
+	if !printable(req.Organization) || len(req.Organization) > 64 { // ub-organization-name, RFC 5280 A.1
+		return nil, imprint.Errorf(imprint.Invalid, "organization must be at most 64 characters without control or bidirectional formatting characters")
+	}
 	if err := req.Profile.Validate(); err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/smallstep/certificates/authority/provisioner"
 	"github.com/smallstep/certificates/errs"
@@ -172,11 +170,18 @@ func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, error
 	if err != nil {
 		return "", err
 	}
+	if weakSignature(csr.SignatureAlgorithm) {
+		return "", imprint.Errorf(imprint.Invalid, "csr is signed with %v; SHA-1 and MD5 signatures are refused (sign with SHA-256 or stronger)",
+			csr.SignatureAlgorithm)
+	}
 	p := iss.ca.Profile
 	if !slices.Contains(p.KeyTypes, kt) {
 		return "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
 	}
 	if err := checkCommonName(iss, csr.Subject.CommonName); err != nil {
+		return "", err
+	}
+	if err := checkSubject(csr.Subject); err != nil {
 		return "", err
 	}
 	return kt, checkSANs(p, csr)
@@ -189,7 +194,7 @@ func checkCommonName(iss *issuer, cn string) error {
 	case len(cn) > imprint.MaxCommonNameLength:
 		return imprint.Errorf(imprint.Invalid, "csr common name is longer than %d characters", imprint.MaxCommonNameLength)
 	case !printable(cn):
-		return imprint.Errorf(imprint.Invalid, "csr common name holds control characters or invalid UTF-8")
+		return imprint.Errorf(imprint.Invalid, "csr common name holds control characters, bidirectional formatting characters or invalid UTF-8")
 	case iss.cnRE != nil && !iss.cnRE.MatchString(cn):
 		return imprint.Errorf(imprint.Invalid, "common name %q does not match the pattern %q of CA %s",
 			cn, iss.ca.Profile.CommonNamePattern, iss.ca.Name)
@@ -276,16 +281,29 @@ func sanList(c *x509.Certificate) []string {
 	return out
 }
 
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
+// printable reports whether s is text fit for a certificate's names: see
+// imprint.SafeText.
+func printable(s string) bool { return imprint.SafeText(s) }
+
+// weakSignature reports whether a CSR's signature algorithm hashes with
+// MD2, MD5 or SHA-1, whose collisions let a signature be reused (RFC 6194).
+func weakSignature(alg x509.SignatureAlgorithm) bool {
+	switch alg {
+	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return true
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
+	return false
+}
+
+// checkSubject returns Invalid unless every text attribute of the CSR's
+// subject (RFC 5280 4.1.2.6) is printable: the subject is kept as sent.
+func checkSubject(subject pkix.Name) error {
+	for _, atv := range subject.Names {
+		if s, ok := atv.Value.(string); ok && !printable(s) {
+			return imprint.Errorf(imprint.Invalid, "csr subject attribute %v holds control characters, bidirectional formatting characters or invalid UTF-8", atv.Type)
 		}
 	}
-	return true
+	return nil
 }
 
 // isRequestError reports whether the embedded authority refused the

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strconv"
 	"strings"
@@ -72,7 +71,7 @@ func (db *DB) Certificates(ctx context.Context, f imprint.CertificateFilter) ([]
 		add("created_at < $%d", f.CreatedBefore)
 	}
 	if f.After != "" {
-		at, id, err := decodeCursor(f.After)
+		at, id, err := decodeCertificateCursor(f.After)
 		if err != nil {
 			return nil, "", err
 		}
@@ -105,7 +104,7 @@ func (db *DB) Certificates(ctx context.Context, f imprint.CertificateFilter) ([]
 	if len(out) > limit {
 		out = out[:limit]
 		last := out[limit-1]
-		next = encodeCursor(last.CreatedAt, last.ID)
+		next = imprint.EncodeCursor("certificates", strconv.FormatInt(last.CreatedAt.UnixMicro(), 10), last.ID)
 	}
 	return out, next, nil
 }
@@ -130,29 +129,32 @@ func scanCertificate(row pgx.Row, c *imprint.Certificate, extra ...any) error {
 	return nil
 }
 
-// encodeCursor makes the opaque cursor of a (created_at, id) keyset position.
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + "," + id))
+// isHexID reports whether id is a certificate or CA ID: 64 lowercase hex
+// digits.
+func isHexID(id string) bool {
+	if len(id) != 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
-func decodeCursor(s string) (time.Time, string, error) {
-	bad := imprint.Errorf(imprint.Invalid, "malformed cursor")
-	if len(s) > 256 {
-		return time.Time{}, "", bad
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+// decodeCertificateCursor reads the (created_at, id) keyset position of a
+// cursor that Certificates made. Returns Invalid naming the cursor.
+func decodeCertificateCursor(s string) (time.Time, string, error) {
+	parts, err := imprint.DecodeCursor("certificates", s, 2)
 	if err != nil {
-		return time.Time{}, "", bad
+		return time.Time{}, "", err
 	}
-	at, id, ok := strings.Cut(string(b), ",")
-	if !ok {
-		return time.Time{}, "", bad
+	us, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || !isHexID(parts[1]) {
+		return time.Time{}, "", imprint.Errorf(imprint.Invalid, "cursor is malformed: pass the nextCursor of the previous page of this listing")
 	}
-	us, err := strconv.ParseInt(at, 10, 64)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	return time.UnixMicro(us).UTC(), id, nil
+	return time.UnixMicro(us).UTC(), parts[1], nil
 }
 
 // CertificateBySerial returns the certificate of the given CA with the given

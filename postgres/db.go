@@ -110,6 +110,15 @@ var constraintMessages = map[string]string{
 	"cas_status_check":           "invalid CA status",
 }
 
+// constraintOf returns the name of the constraint err violates, or "".
+func constraintOf(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.ConstraintName
+	}
+	return ""
+}
+
 // mapError gives err the Imprint kind it has: NotFound for no rows, Conflict
 // for unique violations (with the constraint's message), Aborted for
 // serialization failures and deadlocks, Unavailable when the database cannot

@@ -299,8 +299,13 @@ func scanGroup(row pgx.Row) (*imprint.ThingGroup, error) {
 }
 
 // CreateThingGroup records a group under its parent. Returns Conflict if
-// it exists and NotFound for an unknown parent.
+// it exists, NotFound for an unknown parent, and Invalid when the group
+// would be its own parent. (A group's parent never changes, so no longer
+// cycle can form.)
 func (db *DB) CreateThingGroup(ctx context.Context, g *imprint.ThingGroup, actor imprint.Actor) error {
+	if g.Parent == g.Name {
+		return imprint.Errorf(imprint.Invalid, "parentGroupName: thing group %s cannot be its own parent", g.Name)
+	}
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		attrs, _ := json.Marshal(nonNil(g.Attributes))
 		err := tx.QueryRow(ctx, `INSERT INTO thing_groups (name, parent, description, attributes) VALUES ($1, $2, $3, $4)
@@ -349,7 +354,8 @@ func (db *DB) ThingGroups(ctx context.Context, thing string) ([]*imprint.ThingGr
 func (db *DB) DeleteThingGroup(ctx context.Context, name string, actor imprint.Actor) error {
 	return db.inTx(ctx, func(tx pgx.Tx) error {
 		var children, policies int
-		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM thing_groups WHERE parent = $1),
+		// A group made its own parent before that was refused is no child of its own.
+		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM thing_groups WHERE parent = $1 AND name <> $1),
 			(SELECT count(*) FROM policy_attachments WHERE target_type = 'thinggroup' AND target_id = $1)
 			FROM thing_groups WHERE name = $1 FOR UPDATE`, name).Scan(&children, &policies)
 		switch {

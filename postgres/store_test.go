@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,8 +310,13 @@ func TestTokens(t *testing.T) {
 		t.Errorf("the token secret is stored in clear")
 	}
 	dup, _, _ := imprint.NewToken("line-1", imprint.RoleAdmin)
-	if err := db.CreateToken(ctx, dup, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
-		t.Errorf("duplicate name: kind = %v, want Conflict", imprint.ErrorKind(err))
+	err = db.CreateToken(ctx, dup, imprint.SystemActor)
+	if imprint.ErrorKind(err) != imprint.Conflict || imprint.ErrorMessage(err) != `a token named "line-1" already exists` {
+		t.Errorf("duplicate name: %v %q, want Conflict saying the name is taken", imprint.ErrorKind(err), imprint.ErrorMessage(err))
+	}
+	// The whole error is what the command line prints: no SQL in it.
+	if err != nil && (strings.Contains(err.Error(), "SQLSTATE") || strings.Contains(err.Error(), "api_tokens") || strings.Contains(err.Error(), "insert")) {
+		t.Errorf("duplicate name error = %q, want no SQL", err)
 	}
 	if n, err := db.CountTokens(ctx); err != nil || n != 1 {
 		t.Errorf("CountTokens() = %d, %v; want 1", n, err)

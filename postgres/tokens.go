@@ -20,6 +20,9 @@ func (db *DB) CreateToken(ctx context.Context, t *imprint.Token, actor imprint.A
 		err := tx.QueryRow(ctx, `
 			INSERT INTO api_tokens (id, name, role, hash) VALUES ($1, $2, $3, $4)
 			RETURNING created_at`, t.ID, t.Name, string(t.Role), t.Hash).Scan(&t.CreatedAt)
+		if constraintOf(err) == "api_tokens_name_key" {
+			return imprint.Errorf(imprint.Conflict, "a token named %q already exists", t.Name)
+		}
 		if err != nil {
 			return fmt.Errorf("insert token %s: %w", t.Name, err)
 		}

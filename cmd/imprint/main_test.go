@@ -286,3 +286,25 @@ func TestCommandErrors(t *testing.T) {
 		t.Errorf("version = %q, %v", out.String(), err)
 	}
 }
+
+// TestTokenCreateDuplicateName: a name already taken is refused with a
+// message for the operator, not the database's error.
+func TestTokenCreateDuplicateName(t *testing.T) {
+	env := getenvFrom(map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
+		"IMPRINT_CA_PASSPHRASE": "duplicate token", "IMPRINT_LOG_LEVEL": "warn"})
+	args := []string{"token", "create", "--role", "factory", "--name", "line-7"}
+	if err := run(context.Background(), args, env, io.Discard, io.Discard); err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	var out syncBuffer
+	err := run(context.Background(), args, env, &out, io.Discard)
+	if err == nil {
+		t.Fatal("token create with a taken name = nil, want an error")
+	}
+	if got, want := errorText(err), `a token named "line-7" already exists`; got != want {
+		t.Errorf("printed error = %q, want %q", got, want)
+	}
+	if out.String() != "" {
+		t.Errorf("stdout = %q, want no token", out.String())
+	}
+}
