@@ -85,14 +85,23 @@ func ActorFromContext(ctx context.Context) Actor {
 // TokenPrefix starts every API token, so that leaked tokens are easy to find.
 const TokenPrefix = "imp_"
 
+// ValidateTokenName returns Invalid unless name is 1 to 128 letters, digits,
+// '-', '_', '.', '@' or ':'.
+func ValidateTokenName(name string) error {
+	if name == "" || len(name) > 128 || !tokenNameRE.MatchString(name) {
+		return Errorf(Invalid, "token name must be 1 to 128 letters, digits, '-', '_', '.', '@' or ':'")
+	}
+	return nil
+}
+
 // NewToken makes a token with a random ID and secret. It returns the token as
 // stored (with the secret's hash) and the bearer string to show once.
 func NewToken(name string, role Role) (*Token, string, error) {
 	if !role.Valid() {
 		return nil, "", Errorf(Invalid, "role must be admin, factory or auditor")
 	}
-	if name == "" || len(name) > 128 || !tokenNameRE.MatchString(name) {
-		return nil, "", Errorf(Invalid, "token name must be 1 to 128 letters, digits, '-', '_', '.', '@' or ':'")
+	if err := ValidateTokenName(name); err != nil {
+		return nil, "", err
 	}
 	id := make([]byte, 8)
 	secret := make([]byte, 32)

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 )
 
@@ -76,8 +74,6 @@ func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusCreated, j)
 }
 
-var tokenQueryParams = map[string]bool{"name": true, "role": true, "revoked": true, "limit": true, "cursor": true}
-
 // handleListTokens: GET /v1/tokens, filtered by name, role and revoked,
 // paged by name.
 func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +90,7 @@ func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Tokens     []tokenJSON `json:"tokens"`
 		NextCursor string      `json:"nextCursor,omitempty"`
-	}{Tokens: make([]tokenJSON, len(tokens)), NextCursor: next}
+	}{Tokens: make([]tokenJSON, len(tokens)), NextCursor: nameCursorOf("tokens", next)}
 	for i, t := range tokens {
 		out.Tokens[i] = tokenOf(t)
 	}
@@ -102,13 +98,15 @@ func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func tokenFilterOf(r *http.Request) (imprint.TokenFilter, error) {
-	q := r.URL.Query()
-	for k := range q {
-		if !tokenQueryParams[k] {
-			return imprint.TokenFilter{}, imprint.Errorf(imprint.Invalid, "unknown query parameter %q", k)
-		}
+	q, err := queryParams(r, "name", "role", "revoked", "limit", "cursor")
+	if err != nil {
+		return imprint.TokenFilter{}, err
 	}
-	f := imprint.TokenFilter{Name: q.Get("name"), Role: imprint.Role(q.Get("role")), After: q.Get("cursor")}
+	after, err := nameCursor(q, "tokens", imprint.ValidateTokenName)
+	if err != nil {
+		return imprint.TokenFilter{}, err
+	}
+	f := imprint.TokenFilter{Name: q.Get("name"), Role: imprint.Role(q.Get("role")), After: after}
 	if f.Role != "" && !f.Role.Valid() {
 		return f, imprint.Errorf(imprint.Invalid, "role must be admin, factory or auditor")
 	}
@@ -120,15 +118,21 @@ func tokenFilterOf(r *http.Request) (imprint.TokenFilter, error) {
 	default:
 		return f, imprint.Errorf(imprint.Invalid, "revoked must be true or false")
 	}
-	var err error
 	f.Limit, err = limitParam(q)
 	return f, err
 }
 
 // tokenID returns the {id} of the path: 16 hexadecimal digits, as in the
-// bearer string after "imp_". Returns Invalid for anything else.
+// bearer string after "imp_". Returns Invalid for anything else, and for
+// query parameters, which these routes do not take.
 func tokenID(r *http.Request) (string, error) {
-	id := chi.URLParam(r, "id")
+	if _, err := queryParams(r); err != nil {
+		return "", err
+	}
+	id, err := pathParam(r, "id")
+	if err != nil {
+		return "", err
+	}
 	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 {
 		return "", imprint.Errorf(imprint.Invalid, "token ID must be 16 hexadecimal digits (the part after %q)", imprint.TokenPrefix)
 	}
