@@ -74,6 +74,7 @@ type server struct {
 	maxVersions  int
 	policies     *policy.Cache
 	policyLimits policy.Limits
+	inflight     inflightKeys
 }
 
 // RequestTimeout bounds every request but the event stream.

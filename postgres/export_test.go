@@ -8,3 +8,9 @@ func (db *DB) CountForTest(ctx context.Context, sql string) (int, error) {
 	err := db.pool.QueryRow(ctx, sql).Scan(&n)
 	return n, err
 }
+
+// ExecForTest runs a statement. Tests only.
+func (db *DB) ExecForTest(ctx context.Context, sql string, args ...any) error {
+	_, err := db.pool.Exec(ctx, sql, args...)
+	return err
+}
