@@ -484,7 +484,7 @@ func TestRenewalGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	renewal := newCert(ca.ID, "grace")
-	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.SystemActor); err != nil {
+	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.ProofAdmin, imprint.SystemActor); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 0 {
@@ -493,7 +493,7 @@ func TestRenewalGrace(t *testing.T) {
 	if got, _ := db.Certificate(ctx, old.ID); got.Status != imprint.CertificateActive || got.SupersededBy != renewal.ID {
 		t.Fatalf("old certificate within the grace = %s superseded by %q", got.Status, got.SupersededBy)
 	}
-	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
+	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.ProofAdmin, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
 		t.Errorf("renewing twice: kind = %v, want Conflict", imprint.ErrorKind(err))
 	}
 	time.Sleep(300 * time.Millisecond)
