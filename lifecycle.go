@@ -153,3 +153,22 @@ const (
 	JobSucceeded = "SUCCEEDED"
 	JobFailed    = "FAILED"
 )
+
+// RenewalProof says what showed that a renewal's requester may replace the
+// certificate it renews. It is recorded as "proof" in the
+// certificate.renewed event.
+type RenewalProof string
+
+// The proofs a renewal may carry, strongest first.
+const (
+	// ProofSignature: the request held a signature, by the old
+	// certificate's key, of the renewal message naming the certificate and
+	// the new CSR.
+	ProofSignature RenewalProof = "signature"
+	// ProofSameKey: the CSR is for the old certificate's key, and its own
+	// signature proves the requester holds that key.
+	ProofSameKey RenewalProof = "same-key"
+	// ProofAdmin: nothing proved possession of the old key; an admin token
+	// renewed, which it may do with any key.
+	ProofAdmin RenewalProof = "admin"
+)

@@ -86,7 +86,7 @@ func TestRenew(t *testing.T) {
 	r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, key, "renew-1")})
 	var old issued
 	r.json(t, &old)
-	r = e.do("POST", "/v1/certificates/"+old.CertificateID+"/renew", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "renew-1")})
+	r = e.do("POST", "/v1/certificates/"+old.CertificateID+"/renew", e.factory, map[string]string{"csr": csrPEM(t, key, "renew-1")})
 	var renewed issued
 	r.json(t, &renewed)
 	if r.status != 201 || renewed.CertificateID == old.CertificateID || renewed.CAID != old.CAID {

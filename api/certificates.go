@@ -34,8 +34,11 @@ type CertificateStore interface {
 	CreateCertificates(ctx context.Context, certs []imprint.Certificate, actor imprint.Actor, idem *imprint.IdempotentResponse) error
 	Certificate(ctx context.Context, id string) (*imprint.Certificate, error)
 	Certificates(ctx context.Context, f imprint.CertificateFilter) ([]imprint.Certificate, string, error)
-	ClaimIdempotencyKey(ctx context.Context, tokenID string, keyHash, requestHash []byte) (*imprint.IdempotentRecord, error)
-	ReleaseIdempotencyKey(ctx context.Context, tokenID string, keyHash []byte) error
+	// IdempotentRecord returns the response recorded for an Idempotency-Key,
+	// or nil if no request with it has committed. CreateCertificates records
+	// its idem argument in the certificates' transaction, and returns Conflict
+	// if a response is already recorded for the key.
+	IdempotentRecord(ctx context.Context, tokenID string, keyHash []byte) (*imprint.IdempotentRecord, error)
 }
 
 // MaxBatch is the most CSRs one batch request may carry.
@@ -108,13 +111,14 @@ func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
+	defer s.inflight.done(idem)
 	req, err := decode[issueRequest](body)
 	var iss *ca.Issued
 	if err == nil {
 		iss, err = s.issueOne(r.Context(), req.CSR, req.CAID, req.ValidityDays)
 	}
 	if err != nil {
-		s.abandon(w, r, idem, err)
+		s.writeError(w, r, err)
 		return
 	}
 	s.commit(w, r, []imprint.Certificate{iss.Certificate}, idem, http.StatusCreated, mustJSON(responseOf(iss, true)))
@@ -130,14 +134,20 @@ func (s *server) issueOne(ctx context.Context, csrPEM, caID string, days int) (*
 
 // commit records certs and the idempotent response (the answer itself,
 // unless the handler set another one for retries) and only then answers: no
-// certificate is handed out that is not stored.
+// certificate is handed out that is not stored. If another request with the
+// same Idempotency-Key committed first, its certificates are not recorded and
+// the request gets the other's recorded answer.
 func (s *server) commit(w http.ResponseWriter, r *http.Request, certs []imprint.Certificate,
 	idem *imprint.IdempotentResponse, status int, body []byte) {
 	if idem != nil && idem.Body == nil {
 		idem.StatusCode, idem.Body = status, body
 	}
 	if err := s.store.CreateCertificates(r.Context(), certs, imprint.ActorFromContext(r.Context()), idem); err != nil {
-		s.abandon(w, r, idem, err)
+		if idem != nil && imprint.ErrorKind(err) == imprint.Conflict {
+			s.replayed(w, r, idem, err) // another request with the key committed first: its answer is ours
+			return
+		}
+		s.writeError(w, r, err)
 		return
 	}
 	for _, c := range certs {
@@ -183,12 +193,13 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
+	defer s.inflight.done(idem)
 	req, err := decode[batchRequest](body)
 	if err == nil {
 		err = s.ca.CanIssue(req.CAID) // a CA that cannot issue fails the request, not each item
 	}
 	if err != nil {
-		s.abandon(w, r, idem, err)
+		s.writeError(w, r, err)
 		return
 	}
 	issued, errs := s.issueMany(r.Context(), req)
@@ -198,7 +209,7 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
 		item := batchItem{Index: i}
 		if errs[i] != nil {
 			if k := imprint.ErrorKind(errs[i]); k == imprint.Internal || k == imprint.Unavailable {
-				s.abandon(w, r, idem, errs[i]) // a fault of ours, not of the item: fail the request
+				s.writeError(w, r, errs[i]) // a fault of ours, not of the item: fail the request
 				return
 			}
 			_, d := detailOf(r, errs[i])
@@ -269,6 +280,7 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 	if done {
 		return
 	}
+	defer s.inflight.done(idem)
 	req, err := decode[keysRequest](body)
 	var (
 		iss    *ca.Issued
@@ -278,7 +290,7 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 		iss, keyPEM, err = s.issueWithNewKey(r.Context(), req)
 	}
 	if err != nil {
-		s.abandon(w, r, idem, err)
+		s.writeError(w, r, err)
 		return
 	}
 	resp := responseOf(iss, true)

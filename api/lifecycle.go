@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +15,7 @@ import (
 type LifecycleStore interface {
 	SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error)
 	RevokeCertificate(ctx context.Context, id string, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.Certificate, error)
-	RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration, actor imprint.Actor) (*imprint.Certificate, error)
+	RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration, proof imprint.RenewalProof, actor imprint.Actor) (*imprint.Certificate, error)
 	CreateRevocationJob(ctx context.Context, sel imprint.RevocationSelector, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.RevocationJob, error)
 	RunRevocationJob(ctx context.Context, id, owner string, deadline time.Time) (*imprint.RevocationJob, error)
 	RevocationJob(ctx context.Context, id string) (*imprint.RevocationJob, error)
@@ -231,6 +232,10 @@ func jobOf(j *imprint.RevocationJob) jobJSON {
 type renewRequest struct {
 	CSR          string `json:"csr"`
 	ValidityDays int    `json:"validityDays"`
+	// Proof is a signature of ca.RenewalMessage by the old certificate's
+	// key, base64-encoded; decoded into proof.
+	Proof string `json:"proof"`
+	proof []byte
 }
 
 func (q *renewRequest) Validate() error {
@@ -240,27 +245,42 @@ func (q *renewRequest) Validate() error {
 	if q.ValidityDays < 0 {
 		return imprint.Errorf(imprint.Invalid, "field \"validityDays\" must be positive")
 	}
+	if q.Proof != "" {
+		p, err := base64.StdEncoding.DecodeString(q.Proof)
+		if err != nil {
+			return imprint.Errorf(imprint.Invalid, "field \"proof\" must be base64 (RFC 4648 section 4): %v", err)
+		}
+		if len(p) > ca.MaxRenewalProof {
+			return imprint.Errorf(imprint.Invalid, "field \"proof\" holds %d bytes; a signature has at most %d", len(p), ca.MaxRenewalProof)
+		}
+		q.proof = p
+	}
 	return nil
 }
 
-// handleRenew: POST /v1/certificates/{id}/renew, {csr}: a new certificate for
-// the same subject from the same CA; the old one is revoked as superseded
-// after the renewal grace.
+// handleRenew: POST /v1/certificates/{id}/renew, {csr, proof?}: a new
+// certificate for the same subject from the same CA; the old one is revoked
+// as superseded after the renewal grace. Only an admin may renew to a key
+// that nothing proves the requester holds the old key for (see
+// ca.ProveRenewal): anyone else could otherwise revoke any certificate.
 func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	id, req, ok := decodeWithID[renewRequest](s, w, r, "certificate ID")
 	if !ok {
 		return
 	}
 	old, err := s.store.Certificate(r.Context(), id)
-	var iss *ca.Issued
+	var (
+		iss   *ca.Issued
+		proof imprint.RenewalProof
+	)
 	if err == nil {
-		iss, err = s.issueRenewal(r.Context(), old, req)
+		iss, proof, err = s.issueRenewal(r.Context(), old, req)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.store.RenewCertificate(r.Context(), id, iss.Certificate, s.renewalGrace, imprint.ActorFromContext(r.Context())); err != nil {
+	if _, err := s.store.RenewCertificate(r.Context(), id, iss.Certificate, s.renewalGrace, proof, imprint.ActorFromContext(r.Context())); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -269,21 +289,33 @@ func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	encode(w, http.StatusCreated, responseOf(iss, true))
 }
 
-func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req renewRequest) (*ca.Issued, error) {
+func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req renewRequest) (*ca.Issued, imprint.RenewalProof, error) {
 	if old.Status == imprint.CertificateRevoked {
-		return nil, imprint.Errorf(imprint.Conflict, "certificate %s is REVOKED and cannot be renewed", old.ID)
+		return nil, "", imprint.Errorf(imprint.Conflict, "certificate %s is REVOKED and cannot be renewed", old.ID)
 	}
 	if old.SupersededBy != "" {
-		return nil, imprint.Errorf(imprint.Conflict, "certificate %s was already renewed as %s", old.ID, old.SupersededBy)
+		return nil, "", imprint.Errorf(imprint.Conflict, "certificate %s was already renewed as %s", old.ID, old.SupersededBy)
 	}
 	csr, err := ca.ParseCSR([]byte(req.CSR))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if csr.Subject.String() != old.Subject {
-		return nil, imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", csr.Subject.String(), old.Subject)
+		return nil, "", imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", csr.Subject.String(), old.Subject)
 	}
-	return s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: old.CAID, ValidityDays: req.ValidityDays})
+	proof, err := ca.ProveRenewal(old, csr, req.proof)
+	if err != nil {
+		return nil, "", err
+	}
+	if proof == "" {
+		if imprint.ActorFromContext(ctx).Role != imprint.RoleAdmin {
+			return nil, "", imprint.Errorf(imprint.Forbidden, "only an admin token may renew certificate %s to another key: "+
+				"send a CSR for the certificate's own key, or a \"proof\" signed by that key (see the API documentation, Renewal)", old.ID)
+		}
+		proof = imprint.ProofAdmin
+	}
+	iss, err := s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: old.CAID, ValidityDays: req.ValidityDays})
+	return iss, proof, err
 }
 
 type caPatch struct {

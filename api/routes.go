@@ -94,6 +94,7 @@ type server struct {
 	maxVersions  int
 	engine       *provisioning.Engine
 	policyLimits policy.Limits
+	inflight     inflightKeys
 }
 
 // RequestTimeout bounds every request but the event stream.

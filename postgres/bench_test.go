@@ -75,3 +75,28 @@ func BenchmarkBulkRevoke(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "revocations/s")
 }
+
+// BenchmarkIdempotentCreate measures an issuing request with an
+// Idempotency-Key, one certificate each, from many goroutines: the look-up of
+// the key, then the certificate recorded with the response.
+func BenchmarkIdempotentCreate(b *testing.B) {
+	db := pgtest.Open(b)
+	ca := mustCA(b, db)
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key, req := sha(b, randomHex(16)), sha(b, "body")
+			if rec, err := db.IdempotentRecord(ctx, "tok", key); err != nil || rec != nil {
+				b.Errorf("IdempotentRecord() = %v, %v", rec, err)
+				return
+			}
+			idem := &imprint.IdempotentResponse{TokenID: "tok", KeyHash: key, RequestHash: req, StatusCode: 201, Body: []byte(`{}`)}
+			if err := db.CreateCertificates(ctx, []imprint.Certificate{newCert(ca.ID, "bench")}, imprint.SystemActor, idem); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "requests/s")
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,59 +11,33 @@ import (
 	"github.com/imprint-iot/imprint"
 )
 
-// IdempotencyPendingTimeout is how long a claimed Idempotency-Key with no
-// stored response blocks retries. Past it, the request that claimed it is
-// taken to have died, and a retry may claim the key again.
-const IdempotencyPendingTimeout = 2 * time.Minute
+// Idempotency-Keys are written only with the response they answer: the row
+// is inserted by the transaction that records the request's certificates
+// (completeIdempotent), never before. A request that does not commit, because
+// it failed, lost its database connection or its process died, leaves
+// nothing behind, so its key is free again as soon as the database answers.
+// Two requests with one key that race to commit cannot both record: the
+// second insert finds the first's row and fails its whole transaction.
+//
+// Rows with no completed_at were written as claims by earlier versions; they
+// are read as absent and overwritten by the first completion.
 
-// ClaimIdempotencyKey claims the key for a request whose body hashes to
-// requestHash. It returns nil if the key was free (the caller now owns it and
-// must complete it through CreateCertificates or release it with
-// ReleaseIdempotencyKey), or the record an earlier request left.
-func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID string, keyHash, requestHash []byte) (*imprint.IdempotentRecord, error) {
-	var rec *imprint.IdempotentRecord
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			INSERT INTO idempotency_keys (token_id, key_hash, request_hash)
-			VALUES ($1, $2, $3)
-			ON CONFLICT (token_id, key_hash) DO UPDATE
-				SET request_hash = EXCLUDED.request_hash, created_at = now()
-				WHERE idempotency_keys.completed_at IS NULL
-				  AND idempotency_keys.created_at < now() - make_interval(secs => $4)`,
-			tokenID, keyHash, requestHash, IdempotencyPendingTimeout.Seconds())
-		if err != nil {
-			return fmt.Errorf("claim idempotency key: %w", err)
-		}
-		if tag.RowsAffected() == 1 {
-			return nil
-		}
-		rec = &imprint.IdempotentRecord{}
-		var status *int32
-		err = tx.QueryRow(ctx, `
-			SELECT request_hash, completed_at IS NOT NULL, status_code, response
-			FROM idempotency_keys WHERE token_id = $1 AND key_hash = $2`,
-			tokenID, keyHash).Scan(&rec.RequestHash, &rec.Completed, &status, &rec.Body)
-		if err != nil {
-			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		if status != nil {
-			rec.StatusCode = int(*status)
-		}
-		return nil
-	})
-	return rec, err
-}
-
-// ReleaseIdempotencyKey gives up a claim whose request failed before it
-// issued anything, so that a corrected retry may use the key.
-func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID string, keyHash []byte) error {
-	_, err := db.pool.Exec(ctx, `
-		DELETE FROM idempotency_keys
-		WHERE token_id = $1 AND key_hash = $2 AND completed_at IS NULL`, tokenID, keyHash)
-	if err != nil {
-		return mapError(fmt.Errorf("release idempotency key: %w", err))
+// IdempotentRecord returns the response recorded for the key, or nil if no
+// request with the key has committed.
+func (db *DB) IdempotentRecord(ctx context.Context, tokenID string, keyHash []byte) (*imprint.IdempotentRecord, error) {
+	rec := &imprint.IdempotentRecord{}
+	err := db.pool.QueryRow(ctx, `
+		SELECT request_hash, status_code, response
+		FROM idempotency_keys
+		WHERE token_id = $1 AND key_hash = $2 AND completed_at IS NOT NULL`,
+		tokenID, keyHash).Scan(&rec.RequestHash, &rec.StatusCode, &rec.Body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	return nil
+	if err != nil {
+		return nil, mapError(fmt.Errorf("read idempotency key: %w", err))
+	}
+	return rec, nil
 }
 
 // PruneIdempotencyKeys deletes records older than age and returns how many.
@@ -75,17 +50,33 @@ func (db *DB) PruneIdempotencyKeys(ctx context.Context, age time.Duration) (int6
 	return tag.RowsAffected(), nil
 }
 
-func completeIdempotent(ctx context.Context, tx pgx.Tx, r *imprint.IdempotentResponse) error {
-	tag, err := tx.Exec(ctx, `
-		UPDATE idempotency_keys
-		SET status_code = $3, response = $4, completed_at = now()
-		WHERE token_id = $1 AND key_hash = $2 AND completed_at IS NULL`,
-		r.TokenID, r.KeyHash, r.StatusCode, r.Body)
-	if err != nil {
-		return fmt.Errorf("complete idempotency key: %w", err)
+// completeIdempotent records the responses rs in tx, one statement for all of
+// them. It returns Conflict, which fails tx and so the certificates with it,
+// if a response is already recorded for one of the keys.
+func completeIdempotent(ctx context.Context, tx pgx.Tx, rs []*imprint.IdempotentResponse) error {
+	if len(rs) == 0 {
+		return nil
 	}
-	if tag.RowsAffected() != 1 {
-		return imprint.Errorf(imprint.Conflict, "the Idempotency-Key was claimed by another request")
+	tokens, keys, reqs := make([]string, len(rs)), make([][]byte, len(rs)), make([][]byte, len(rs))
+	codes, bodies := make([]int32, len(rs)), make([][]byte, len(rs))
+	for i, r := range rs {
+		tokens[i], keys[i], reqs[i], codes[i], bodies[i] = r.TokenID, r.KeyHash, r.RequestHash, int32(r.StatusCode), r.Body
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO idempotency_keys (token_id, key_hash, request_hash, status_code, response, created_at, completed_at)
+		SELECT token_id, key_hash, request_hash, status_code, response, now(), now()
+		FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::int4[], $5::bytea[])
+		     AS v(token_id, key_hash, request_hash, status_code, response)
+		ON CONFLICT (token_id, key_hash) DO UPDATE
+			SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+			    response = EXCLUDED.response, created_at = now(), completed_at = now()
+			WHERE idempotency_keys.completed_at IS NULL`,
+		tokens, keys, reqs, codes, bodies)
+	if err != nil {
+		return fmt.Errorf("record idempotent responses: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(rs)) {
+		return imprint.Errorf(imprint.Conflict, "a request with this Idempotency-Key was already recorded")
 	}
 	return nil
 }

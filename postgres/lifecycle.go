@@ -123,9 +123,11 @@ func revokeInTx(ctx context.Context, tx pgx.Tx, id string, reason imprint.Revoca
 // RenewCertificate records renewal, a new certificate for the subject of
 // old, and links the two. With no grace the old certificate is revoked as
 // superseded in the same transaction; otherwise it is revoked once the grace
-// has passed (see RevokeSuperseded). Returns NotFound, and Conflict if the old
-// certificate is revoked or already renewed.
-func (db *DB) RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration, actor imprint.Actor) (*imprint.Certificate, error) {
+// has passed (see RevokeSuperseded). proof, what showed the requester may
+// renew, goes into the certificate.renewed event. Returns NotFound, and
+// Conflict if the old certificate is revoked or already renewed.
+func (db *DB) RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration,
+	proof imprint.RenewalProof, actor imprint.Actor) (*imprint.Certificate, error) {
 	var out *imprint.Certificate
 	err := db.inTx(ctx, func(tx pgx.Tx) error {
 		old, err := lockCertificate(ctx, tx, oldID)
@@ -150,7 +152,7 @@ func (db *DB) RenewCertificate(ctx context.Context, oldID string, renewal imprin
 			return fmt.Errorf("link renewal: %w", err)
 		}
 		if err := insertEvent(ctx, tx, imprint.EventCertificateRenewed, "certificate", oldID, actor,
-			map[string]string{"renewal": renewal.ID, "grace": grace.String()}); err != nil {
+			map[string]string{"renewal": renewal.ID, "grace": grace.String(), "proof": string(proof)}); err != nil {
 			return err
 		}
 		if grace <= 0 {

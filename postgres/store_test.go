@@ -241,43 +241,92 @@ func TestCertificatesFiltersAndPages(t *testing.T) {
 func TestIdempotencyKeys(t *testing.T) {
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
-	key, req, other := sha(t, "key-1"), sha(t, "body"), sha(t, "other body")
-	rec, err := db.ClaimIdempotencyKey(ctx, "tok", key, req)
-	if err != nil || rec != nil {
-		t.Fatalf("first claim = %v, %v; want nil, nil (claimed)", rec, err)
-	}
-	rec, err = db.ClaimIdempotencyKey(ctx, "tok", key, req)
-	if err != nil || rec == nil || rec.Completed {
-		t.Fatalf("claim while in flight = %+v, %v; want an uncompleted record", rec, err)
-	}
-	// Another token's key space is its own.
-	if rec, err := db.ClaimIdempotencyKey(ctx, "tok2", key, other); err != nil || rec != nil {
-		t.Fatalf("other token's claim = %v, %v; want nil, nil", rec, err)
+	key, req := sha(t, "key-1"), sha(t, "body")
+	if rec, err := db.IdempotentRecord(ctx, "tok", key); err != nil || rec != nil {
+		t.Fatalf("IdempotentRecord() before any request = %v, %v; want nil, nil", rec, err)
 	}
 	c := newCert(ca.ID, "idem")
-	resp := &imprint.IdempotentResponse{TokenID: "tok", KeyHash: key, StatusCode: 201, Body: []byte(`{"ok":true}`)}
+	resp := &imprint.IdempotentResponse{TokenID: "tok", KeyHash: key, RequestHash: req, StatusCode: 201, Body: []byte(`{"ok":true}`)}
 	if err := db.CreateCertificates(ctx, []imprint.Certificate{c}, imprint.SystemActor, resp); err != nil {
 		t.Fatal(err)
 	}
-	rec, err = db.ClaimIdempotencyKey(ctx, "tok", key, req)
-	if err != nil || rec == nil || !rec.Completed || rec.StatusCode != 201 || string(rec.Body) != `{"ok":true}` {
-		t.Fatalf("claim after completion = %+v, %v; want the stored 201 response", rec, err)
+	rec, err := db.IdempotentRecord(ctx, "tok", key)
+	if err != nil || rec == nil || rec.StatusCode != 201 || string(rec.Body) != `{"ok":true}` || string(rec.RequestHash) != string(req) {
+		t.Fatalf("IdempotentRecord() after completion = %+v, %v; want the stored 201 response", rec, err)
 	}
-	// Released keys may be claimed again.
-	if err := db.ReleaseIdempotencyKey(ctx, "tok2", key); err != nil {
-		t.Fatal(err)
+	// Another token's key space is its own.
+	if rec, err := db.IdempotentRecord(ctx, "tok2", key); err != nil || rec != nil {
+		t.Fatalf("other token's record = %v, %v; want nil, nil", rec, err)
 	}
-	if rec, err := db.ClaimIdempotencyKey(ctx, "tok2", key, req); err != nil || rec != nil {
-		t.Fatalf("claim after release = %v, %v; want nil, nil", rec, err)
-	}
-	// A completion for a key nobody claimed fails, and takes its certificate with it.
-	bad := &imprint.IdempotentResponse{TokenID: "nobody", KeyHash: key, StatusCode: 201, Body: []byte(`{}`)}
+	// A second completion for the key fails, and takes its certificate with it.
+	again := &imprint.IdempotentResponse{TokenID: "tok", KeyHash: key, RequestHash: req, StatusCode: 201, Body: []byte(`{}`)}
 	c2 := newCert(ca.ID, "idem-2")
-	if err := db.CreateCertificates(ctx, []imprint.Certificate{c2}, imprint.SystemActor, bad); imprint.ErrorKind(err) != imprint.Conflict {
-		t.Errorf("unclaimed completion: kind = %v (%v), want Conflict", imprint.ErrorKind(err), err)
+	if err := db.CreateCertificates(ctx, []imprint.Certificate{c2}, imprint.SystemActor, again); imprint.ErrorKind(err) != imprint.Conflict {
+		t.Errorf("second completion: kind = %v (%v), want Conflict", imprint.ErrorKind(err), err)
 	}
 	if _, err := db.Certificate(ctx, c2.ID); imprint.ErrorKind(err) != imprint.NotFound {
 		t.Errorf("certificate of a failed transaction was stored (err = %v)", err)
+	}
+	// A claim left by an earlier version (no response) reads as absent and
+	// is taken by the first completion.
+	stale := sha(t, "stale")
+	if err := db.ExecForTest(ctx, `INSERT INTO idempotency_keys (token_id, key_hash, request_hash) VALUES ('tok', $1, $2)`,
+		stale, req); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := db.IdempotentRecord(ctx, "tok", stale); err != nil || rec != nil {
+		t.Fatalf("record of a stale claim = %v, %v; want nil, nil", rec, err)
+	}
+	c3 := newCert(ca.ID, "idem-3")
+	if err := db.CreateCertificates(ctx, []imprint.Certificate{c3}, imprint.SystemActor,
+		&imprint.IdempotentResponse{TokenID: "tok", KeyHash: stale, RequestHash: req, StatusCode: 201, Body: []byte(`{"c":3}`)}); err != nil {
+		t.Fatalf("completion over a stale claim: %v", err)
+	}
+	if rec, err := db.IdempotentRecord(ctx, "tok", stale); err != nil || rec == nil || string(rec.Body) != `{"c":3}` {
+		t.Fatalf("record after completing a stale claim = %+v, %v", rec, err)
+	}
+}
+
+// TestIdempotentCompletionsRace commits many requests with one
+// Idempotency-Key at once, as replicas serving concurrent retries would:
+// exactly one records its certificate and response.
+func TestIdempotentCompletionsRace(t *testing.T) {
+	db := pgtest.Open(t)
+	ca := mustCA(t, db)
+	key, req := sha(t, "race"), sha(t, "body")
+	const n = 12
+	errs := make([]error, n)
+	certs := make([]imprint.Certificate, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		certs[i] = newCert(ca.ID, fmt.Sprintf("race-%d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.CreateCertificates(ctx, []imprint.Certificate{certs[i]}, imprint.SystemActor,
+				&imprint.IdempotentResponse{TokenID: "tok", KeyHash: key, RequestHash: req, StatusCode: 201, Body: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Errorf("requests %d and %d both committed", winner, i)
+		case err == nil:
+			winner = i
+		case imprint.ErrorKind(err) != imprint.Conflict:
+			t.Errorf("request %d: kind = %v (%v), want Conflict", i, imprint.ErrorKind(err), err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no request committed")
+	}
+	if n := count(t, db, `SELECT count(*) FROM certificates`); n != 1 {
+		t.Errorf("certificates = %d, want 1", n)
+	}
+	if rec, err := db.IdempotentRecord(ctx, "tok", key); err != nil || rec == nil || string(rec.Body) != fmt.Sprintf(`{"i":%d}`, winner) {
+		t.Errorf("recorded response = %+v, %v; want the winner's (%d)", rec, err, winner)
 	}
 }
 
@@ -441,7 +490,7 @@ func TestRenewalGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	renewal := newCert(ca.ID, "grace")
-	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.SystemActor); err != nil {
+	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.ProofAdmin, imprint.SystemActor); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 0 {
@@ -450,7 +499,7 @@ func TestRenewalGrace(t *testing.T) {
 	if got, _ := db.Certificate(ctx, old.ID); got.Status != imprint.CertificateActive || got.SupersededBy != renewal.ID {
 		t.Fatalf("old certificate within the grace = %s superseded by %q", got.Status, got.SupersededBy)
 	}
-	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
+	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.ProofAdmin, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
 		t.Errorf("renewing twice: kind = %v, want Conflict", imprint.ErrorKind(err))
 	}
 	time.Sleep(300 * time.Millisecond)

@@ -139,15 +139,7 @@ func (w *certWriter) flush(group []*writeUnit) error {
 		if err := copyIssueEvents(ctx, tx, certs); err != nil {
 			return err
 		}
-		for _, u := range group {
-			if u.idem == nil {
-				continue
-			}
-			if err := completeIdempotent(ctx, tx, u.idem); err != nil {
-				return err
-			}
-		}
-		return nil
+		return completeIdempotent(ctx, tx, idempotentResponses(group))
 	})
 }
 
@@ -158,6 +150,16 @@ func hasIdempotent(group []*writeUnit) bool {
 		}
 	}
 	return false
+}
+
+func idempotentResponses(group []*writeUnit) []*imprint.IdempotentResponse {
+	var rs []*imprint.IdempotentResponse
+	for _, u := range group {
+		if u.idem != nil {
+			rs = append(rs, u.idem)
+		}
+	}
+	return rs
 }
 
 // execer is a pool, a connection or a transaction.
