@@ -54,6 +54,7 @@ type Authority struct {
 	issuers map[string]*issuer     // CAs whose key is loaded, by ID
 	roots   []*x509.Certificate
 	trust   *x509.CertPool // see TrustPool
+	loadErr error          // why an issuing CA's key did not load at the last Reload; nil if all did
 }
 
 // issuer is an issuing CA with its key loaded.
@@ -93,6 +94,13 @@ func New(ctx context.Context, cfg Config, store Store) (*Authority, error) {
 	if err := a.Reload(ctx); err != nil {
 		return nil, err
 	}
+	// Start-up fails fast when issuing CAs exist and not one key loads: a
+	// wrong passphrase or a missing data directory, not one CA's trouble.
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if len(a.issuers) == 0 && a.loadErr != nil {
+		return nil, fmt.Errorf("no issuing CA's key can be loaded (is the passphrase right?): %w", a.loadErr)
+	}
 	return a, nil
 }
 
@@ -108,6 +116,7 @@ func (a *Authority) Reload(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.loadErr = nil
 	for _, c := range cas {
 		a.cas[c.ID] = c
 		switch c.Role {
@@ -141,6 +150,7 @@ func (a *Authority) Reload(ctx context.Context) error {
 		}
 		iss, err := a.loadIssuer(ctx, c)
 		if err != nil {
+			a.loadErr = fmt.Errorf("issuing CA %s (%s): %w", c.Name, c.ID, err)
 			a.log.ErrorContext(ctx, "issuing CA not loaded; it issues nothing here until its key can be loaded",
 				"ca", c.ID, "name", c.Name, "err", err)
 			continue
