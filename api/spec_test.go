@@ -23,6 +23,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/go-chi/chi/v5"
+
+	"github.com/imprint-iot/imprint/api"
 )
 
 // The API tests talk to the server through specTransport, which checks every
@@ -410,10 +412,12 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // TestSpecErrorAnswers sends every operation the router serves an empty
 // request naming malformed IDs, without a token and with each role's, and
-// checks the answers (401, 403, 400, 404...) against openapi.yaml: each
-// operation lists the errors it can answer, with the Error body.
+// one with a malformed and one with an oversized body, and checks the
+// answers (401, 403, 400, 404, 413...) against openapi.yaml: each operation
+// lists the errors it can answer, with the Error body.
 func TestSpecErrorAnswers(t *testing.T) {
 	e := newEnv(t)
+	oversized := `{"x":"` + strings.Repeat("a", api.MaxBodySize) + `"}`
 	for _, op := range mustServedOperations(t, e.handler) {
 		method, path, _ := strings.Cut(op, " ")
 		path = pathParamRE.ReplaceAllString(path, "x")
@@ -422,6 +426,10 @@ func TestSpecErrorAnswers(t *testing.T) {
 				continue // an endless answer; TestEventsListAndStream reads it
 			}
 			e.doInvalid(method, path, token, nil)
+		}
+		if method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch {
+			e.doInvalid(method, path, e.admin, "{")
+			e.doInvalid(method, path, e.admin, oversized)
 		}
 	}
 }
