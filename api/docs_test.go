@@ -27,7 +27,8 @@ func TestDocsRoles(t *testing.T) {
 		got, ok := table[op]
 		switch {
 		case !ok:
-			t.Errorf("docs/api.md: %s is in openapi.yaml but not in the roles table", op)
+			t.Errorf("docs/api.md: %s is in openapi.yaml but not in the roles table; add the row | `%s` | %s |",
+				op, op, want.cell())
 		case want.public != got.public || !slices.Equal(sortedRoles(want.roles), sortedRoles(got.roles)):
 			t.Errorf("docs/api.md: %s roles = %s, want %s as in openapi.yaml", op, got, want)
 		}
@@ -146,4 +147,12 @@ func (o specOperation) String() string {
 		return "public"
 	}
 	return "[" + strings.Join(o.roles, ", ") + "]"
+}
+
+// cell is the roles cell of the operation's row in docs/api.md.
+func (o specOperation) cell() string {
+	if o.public {
+		return "public"
+	}
+	return strings.Join(o.roles, ", ")
 }
