@@ -49,6 +49,8 @@ type env struct {
 	ca                      *ca.Authority
 	handler                 http.Handler
 	admin, factory, auditor string
+	// client checks every request and response against openapi.yaml.
+	client *http.Client
 }
 
 // loopbackAllowed is the allow list of test environments: their webhook
@@ -112,7 +114,8 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 		OCSPMaxAge: time.Minute, Outbound: guard})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h}
+	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h,
+		client: &http.Client{Transport: specTransport{base: http.DefaultTransport, report: t.Errorf}}}
 	e.admin = e.token("admin", imprint.RoleAdmin)
 	e.factory = e.token("line-1", imprint.RoleFactory)
 	e.auditor = e.token("audit", imprint.RoleAuditor)
@@ -152,7 +155,22 @@ func (r response) errorCode(t *testing.T) (string, string) {
 	return e.Error.Code, e.Error.Message
 }
 
+// do sends a request and returns the response, checking both against
+// openapi.yaml. A JSON body is sent with Content-Type application/json
+// unless headers set another.
 func (e *env) do(method, path, token string, body any, headers ...string) response {
+	e.t.Helper()
+	return e.send(ctx, method, path, token, body, headers...)
+}
+
+// doInvalid is do for a request that breaks the spec on purpose (malformed
+// body, bad parameter): only its response is checked against openapi.yaml.
+func (e *env) doInvalid(method, path, token string, body any, headers ...string) response {
+	e.t.Helper()
+	return e.send(invalidRequest(ctx), method, path, token, body, headers...)
+}
+
+func (e *env) send(ctx context.Context, method, path, token string, body any, headers ...string) response {
 	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -172,10 +190,13 @@ func (e *env) do(method, path, token string, body any, headers ...string) respon
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func TestBadInputIsRefusedAndNothingIsStored(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.do("POST", tt.path, e.factory, tt.body)
+			r := e.doInvalid("POST", tt.path, e.factory, tt.body)
 			if tt.status == 200 { // a batch answers each item
 				var got struct{ Issued, Failed int }
 				r.json(t, &got)
@@ -312,7 +312,7 @@ func TestIdempotencyKey(t *testing.T) {
 	if r := e.do("POST", "/v1/certificates", e.admin, body, "Idempotency-Key", "order-42/unit-1"); r.status != 201 || r.header.Get("Idempotent-Replayed") != "" {
 		t.Errorf("another token's same key = %d (replayed %q), want a fresh 201", r.status, r.header.Get("Idempotent-Replayed"))
 	}
-	if r := e.do("POST", "/v1/certificates", e.factory, body, "Idempotency-Key", strings.Repeat("k", 300)); r.status != 400 {
+	if r := e.doInvalid("POST", "/v1/certificates", e.factory, body, "Idempotency-Key", strings.Repeat("k", 300)); r.status != 400 {
 		t.Errorf("overlong key = %d, want 400", r.status)
 	}
 	if n := e.count(`SELECT count(*) FROM certificates`); n != 3 {

@@ -71,11 +71,11 @@ func TestBulkRevoke(t *testing.T) {
 		if name == "unknown CA" {
 			want = 404
 		}
-		if r := e.do("POST", "/v1/certificates/revoke", e.admin, body); r.status != want {
+		if r := e.doInvalid("POST", "/v1/certificates/revoke", e.admin, body); r.status != want {
 			t.Errorf("%s: bulk revoke = %d %s, want %d", name, r.status, r.body, want)
 		}
 	}
-	if r := e.do("GET", "/v1/revocation-jobs/rj_nope", e.admin, nil); r.status != 404 {
+	if r := e.doInvalid("GET", "/v1/revocation-jobs/rj_nope", e.admin, nil); r.status != 404 {
 		t.Errorf("unknown job = %d, want 404", r.status)
 	}
 }
@@ -124,7 +124,7 @@ func TestCAStatus(t *testing.T) {
 		t.Fatalf("activate CA = %d %s", r.status, r.body)
 	}
 	e.issueOne("ca-status-2")
-	if r := e.do("PATCH", "/v1/cas/"+c.CAID, e.admin, map[string]string{"status": "GONE"}); r.status != 400 {
+	if r := e.doInvalid("PATCH", "/v1/cas/"+c.CAID, e.admin, map[string]string{"status": "GONE"}); r.status != 400 {
 		t.Errorf("bad CA status = %d, want 400", r.status)
 	}
 }
@@ -135,7 +135,7 @@ func TestEventsListAndStream(t *testing.T) {
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", e.url+"/v1/events/stream?type=certificate.revoked", nil)
 	req.Header.Set("Authorization", "Bearer "+e.auditor)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("stream = %v %v", resp, err)
 	}
@@ -196,7 +196,7 @@ func TestEventsListAndStream(t *testing.T) {
 		t.Errorf("paged %d events, the log holds %d", len(seen), want)
 	}
 	for _, q := range []string{"type=nope", "after=yesterday", "cursor=-1", "cursor=1.x", "limit=0", "colour=red"} {
-		if r := e.do("GET", "/v1/events?"+q, e.admin, nil); r.status != 400 {
+		if r := e.doInvalid("GET", "/v1/events?"+q, e.admin, nil); r.status != 400 {
 			t.Errorf("GET /v1/events?%s = %d, want 400", q, r.status)
 		}
 	}
@@ -283,7 +283,7 @@ func TestWebhooks(t *testing.T) {
 		"no url":       map[string]any{"events": []string{"*"}, "secret": secret},
 		"credentials":  map[string]any{"url": "https://u:p@example.com/", "events": []string{"*"}, "secret": secret},
 	} {
-		if r := e.do("POST", "/v1/webhooks", e.admin, body); r.status != 400 {
+		if r := e.doInvalid("POST", "/v1/webhooks", e.admin, body); r.status != 400 {
 			t.Errorf("%s: create webhook = %d %s, want 400", name, r.status, r.body)
 		}
 	}

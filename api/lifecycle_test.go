@@ -114,7 +114,11 @@ func TestLifecycleRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.do(tt.method, tt.path, tt.token, tt.body)
+			do := e.do
+			if tt.status == http.StatusBadRequest {
+				do = e.doInvalid // bad on purpose
+			}
+			r := do(tt.method, tt.path, tt.token, tt.body)
 			_, msg := r.errorCode(t)
 			if r.status != tt.status || !strings.Contains(msg, tt.msg) {
 				t.Errorf("%s %s = %d %s, want %d containing %q", tt.method, tt.path, r.status, r.body, tt.status, tt.msg)
@@ -246,7 +250,7 @@ func TestCRLWithOpenSSL(t *testing.T) {
 		t.Errorf("CRL number = %d, want at least 2 after a rebuild", full.Number)
 	}
 	for _, bad := range []string{"/crl/nope.crl", "/crl/" + strings.Repeat("a", 64) + ".crl", "/crl/" + gone.CAID + ".txt", "/crl/" + gone.CAID + "/full.crl"} {
-		if r := e.do("GET", bad, "", nil); r.status != 404 && r.status != 400 {
+		if r := e.doInvalid("GET", bad, "", nil); r.status != 404 && r.status != 400 {
 			t.Errorf("GET %s = %d, want 404 or 400", bad, r.status)
 		}
 	}
@@ -301,7 +305,7 @@ func TestOCSPRequests(t *testing.T) {
 	}
 	for _, m := range malformed {
 		t.Run(m.name, func(t *testing.T) {
-			r := e.do(m.method, m.path, "", m.body, "Content-Type", "application/ocsp-request")
+			r := e.doInvalid(m.method, m.path, "", m.body, "Content-Type", "application/ocsp-request")
 			// An unsuccessful OCSPResponse is SEQUENCE { ENUMERATED status }.
 			if r.status != 200 || len(r.body) != 5 || r.body[4] != m.want {
 				t.Errorf("%s %s = %d %x, want 200 with OCSP status %d", m.method, m.path, r.status, r.body, m.want)

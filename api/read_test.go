@@ -56,14 +56,14 @@ func TestListCertificates(t *testing.T) {
 		t.Errorf("createdAfter the future listed %d, want 0", len(none.Certificates))
 	}
 	for _, q := range []string{"limit=0", "limit=x", "status=LOST", "createdAfter=yesterday", "cursor=bm9wZQ", "colour=red", "caId=12"} {
-		if r := e.do("GET", "/v1/certificates?"+q, e.admin, nil); r.status != 400 {
+		if r := e.doInvalid("GET", "/v1/certificates?"+q, e.admin, nil); r.status != 400 {
 			t.Errorf("GET ?%s = %d, want 400", q, r.status)
 		}
 	}
 	if r := e.do("GET", "/v1/certificates/"+strings.Repeat("0", 64), e.admin, nil); r.status != 404 {
 		t.Errorf("unknown certificate = %d, want 404", r.status)
 	}
-	if r := e.do("GET", "/v1/certificates/xyz", e.admin, nil); r.status != 400 {
+	if r := e.doInvalid("GET", "/v1/certificates/xyz", e.admin, nil); r.status != 400 {
 		t.Errorf("malformed certificate ID = %d, want 400", r.status)
 	}
 }
@@ -112,7 +112,7 @@ func TestCAs(t *testing.T) {
 		"bad profile":    map[string]any{"name": "d", "profile": map[string]any{"validityDays": 0, "keyTypes": []string{"EC-P256"}}},
 		"bad pattern":    map[string]any{"name": "e", "profile": map[string]any{"validityDays": 1, "keyTypes": []string{"EC-P256"}, "commonNamePattern": "("}},
 	} {
-		r := e.do("POST", "/v1/cas", e.admin, body)
+		r := e.doInvalid("POST", "/v1/cas", e.admin, body)
 		if want := map[bool]int{true: 409, false: 400}[name == "duplicate name"]; r.status != want {
 			t.Errorf("%s: POST /v1/cas = %d %s, want %d", name, r.status, r.body, want)
 		}
@@ -137,10 +137,10 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if r := e.do("DELETE", "/v1/cas", e.admin, nil); r.status != 405 {
+	if r := e.doInvalid("DELETE", "/v1/cas", e.admin, nil); r.status != 405 {
 		t.Errorf("DELETE /v1/cas = %d, want 405", r.status)
 	}
-	if r := e.do("GET", "/v2/nothing", e.admin, nil); r.status != 404 {
+	if r := e.doInvalid("GET", "/v2/nothing", e.admin, nil); r.status != 404 {
 		t.Errorf("unknown path = %d, want 404", r.status)
 	}
 }

@@ -30,7 +30,7 @@ func TestThingsAndTypes(t *testing.T) {
 		if want == 0 {
 			want = 400
 		}
-		if r := e.do("POST", "/v1/things", e.admin, body); r.status != want {
+		if r := e.doInvalid("POST", "/v1/things", e.admin, body); r.status != want {
 			t.Errorf("%s: create = %d %s, want %d", name, r.status, r.body, want)
 		}
 	}

@@ -71,7 +71,7 @@ func TestProvisioningTemplates(t *testing.T) {
 		"bad hook":    {"name": "t1", "type": "FLEET_PROVISIONING", "body": "{}", "preProvisioningHook": map[string]any{"url": "ftp://x", "secret": "0123456789abcdef"}},
 		"csr in jitp": {"name": "t1", "type": "JITP", "body": `{"Resources":{"c":{"Type":"AWS::IoT::Certificate","Properties":{"CertificateSigningRequest":"x"}}}}`},
 	} {
-		if r := e.do("POST", "/v1/provisioning-templates", e.admin, body); r.status != 400 {
+		if r := e.doInvalid("POST", "/v1/provisioning-templates", e.admin, body); r.status != 400 {
 			t.Errorf("%s: create = %d %s, want 400", name, r.status, r.body)
 		}
 	}
@@ -115,7 +115,7 @@ func TestProvisioningTemplates(t *testing.T) {
 		"no such version":    map[string]any{"defaultVersionId": 99},
 		"control characters": map[string]any{"description": "a\x01b"},
 	} {
-		if r := e.do("PATCH", "/v1/provisioning-templates/line-a", e.admin, body); r.status != 400 && r.status != 404 {
+		if r := e.doInvalid("PATCH", "/v1/provisioning-templates/line-a", e.admin, body); r.status != 400 && r.status != 404 {
 			t.Errorf("%s: patch = %d %s, want 400 or 404", name, r.status, r.body)
 		}
 	}
@@ -187,7 +187,7 @@ func TestTemplateListAndRoles(t *testing.T) {
 	if strings.Join(names, ",") != "fleet-a,fleet-b,fleet-c,fleet-d,fleet-e" {
 		t.Errorf("listed %v", names)
 	}
-	if r := e.do("POST", "/v1/provisioning-templates", e.factory, map[string]any{"name": "x"}); r.status != 403 {
+	if r := e.doInvalid("POST", "/v1/provisioning-templates", e.factory, map[string]any{"name": "x"}); r.status != 403 {
 		t.Errorf("factory creates a template = %d, want 403", r.status)
 	}
 	r := e.do("POST", "/v1/provisioning-templates/fleet-a:preview", e.auditor, map[string]any{"parameters": map[string]string{"SerialNumber": "SN-1"}})
