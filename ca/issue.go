@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -74,17 +73,19 @@ type Issued struct {
 	ChainPEM    []byte // the issuing CA up to the root
 }
 
-// Issue checks req.CSR (signature, key type and size, names) against the
-// issuing CA's profile and signs it. It does not record the certificate: the
-// caller stores it with its audit event before handing it out. Returns
-// Invalid for a bad CSR, a request or names the profile refuses,
-// NotFound for an unknown CA and Conflict for an inactive one.
+// Issue checks req.CSR (signature, key type and size, subject, names)
+// against the issuing CA's profile and signs it. The certificate's subject
+// is the CSR's, unchanged (see checkSubject for what is accepted). It does
+// not record the certificate: the caller stores it with its audit event
+// before handing it out. Returns Invalid for a bad CSR, a request or names
+// the profile refuses, Forbidden for a subject attribute type the CA does
+// not accept, NotFound for an unknown CA and Conflict for an inactive one.
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	iss, err := a.issuer(req.CAID)
 	if err != nil {
 		return nil, err
 	}
-	keyType, err := checkCSR(iss, req.CSR)
+	keyType, cn, err := checkCSR(iss, req.CSR)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	leaf := chain[0]
 	c := imprint.Certificate{
 		ID: certificateID(leaf.Raw), Serial: fmt.Sprintf("%x", leaf.SerialNumber), CAID: iss.ca.ID,
-		Subject: leaf.Subject.String(), CommonName: leaf.Subject.CommonName, SANs: sanList(leaf),
+		Subject: Subject(req.CSR), CommonName: cn, SANs: sanList(leaf),
 		KeyAlgorithm: keyType, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: status,
 		DER: leaf.Raw, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
@@ -158,23 +159,25 @@ func (a *Authority) issuer(caID string) (*issuer, error) {
 	return iss, nil
 }
 
-// checkCSR applies the issuing CA's profile to csr and returns its key type.
-func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, error) {
+// checkCSR applies the issuing CA's profile to csr and returns its key type
+// and its first common name.
+func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, string, error) {
 	if csr == nil {
-		return "", imprint.Errorf(imprint.Invalid, "csr is required")
+		return "", "", imprint.Errorf(imprint.Invalid, "csr is required")
 	}
 	kt, err := KeyTypeOf(csr.PublicKey)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	p := iss.ca.Profile
 	if !slices.Contains(p.KeyTypes, kt) {
-		return "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
+		return "", "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
 	}
-	if err := checkCommonName(iss, csr.Subject.CommonName); err != nil {
-		return "", err
+	cn, err := checkSubject(iss, csr)
+	if err != nil {
+		return "", "", err
 	}
-	return kt, checkSANs(p, csr)
+	return kt, cn, checkSANs(p, csr)
 }
 
 func checkCommonName(iss *issuer, cn string) error {
@@ -217,7 +220,10 @@ func checkSANs(p imprint.IssuanceProfile, csr *x509.CertificateRequest) error {
 
 // leafProfile is the certificate modifier that makes every device
 // certificate: it replaces whatever the CSR asked for with the CA's profile,
-// keeping only the subject, the SANs and the public key (RFC 5280 4.2).
+// keeping only the subject, the SANs and the public key (RFC 5280 4.2). The
+// subject is the CSR's DER as checkSubject accepted it: RawSubject takes
+// precedence over Subject when x509.CreateCertificate encodes it, and
+// nothing after the modifiers in smallstep's pipeline sets either.
 func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter time.Time) provisioner.CertificateModifierFunc {
 	return func(cert *x509.Certificate, _ provisioner.SignOptions) error {
 		ku := x509.KeyUsageDigitalSignature
@@ -226,7 +232,8 @@ func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter 
 		}
 		*cert = x509.Certificate{
 			SerialNumber:          randomSerial(),
-			Subject:               subjectOf(csr),
+			RawSubject:            csr.RawSubject,
+			Subject:               csr.Subject, // what smallstep's checks read
 			NotBefore:             notBefore,
 			NotAfter:              notAfter,
 			PublicKey:             csr.PublicKey,
@@ -244,14 +251,6 @@ func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter 
 		}
 		return nil
 	}
-}
-
-// subjectOf returns the CSR's subject without any attribute the device could
-// use to pose as something else; the names it carries are kept as sent.
-func subjectOf(csr *x509.CertificateRequest) pkix.Name {
-	s := csr.Subject
-	s.ExtraNames = nil
-	return s
 }
 
 func sanList(c *x509.Certificate) []string {
