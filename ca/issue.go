@@ -75,11 +75,15 @@ type Issued struct {
 
 // Issue checks req.CSR (signature, key type and size, subject, names)
 // against the issuing CA's profile and signs it. The certificate's subject
-// is the CSR's, unchanged (see checkSubject for what is accepted). It does
-// not record the certificate: the caller stores it with its audit event
-// before handing it out. Returns Invalid for a bad CSR, a request or names
-// the profile refuses, Forbidden for a subject attribute type the CA does
-// not accept, NotFound for an unknown CA and Conflict for an inactive one.
+// is the CSR's, byte for byte, once every attribute has passed: a type of
+// the accepted set (C, ST, L, STREET, POSTALCODE, O, OU, CN, SERIALNUMBER,
+// title, dnQualifier, SN, GN, initials, pseudonym, generationQualifier, DC,
+// emailAddress), a non-empty string value without control characters, and
+// for every CN the profile's length and pattern. It does not record the
+// certificate: the caller stores it with its audit event before handing it
+// out. Returns Invalid for a bad CSR, a request or names the profile
+// refuses, Forbidden for a subject attribute type outside the accepted set,
+// NotFound for an unknown CA and Conflict for an inactive one.
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	iss, err := a.issuer(req.CAID)
 	if err != nil {
