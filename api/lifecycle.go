@@ -300,8 +300,10 @@ func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req
 	if err != nil {
 		return nil, "", err
 	}
-	if csr.Subject.String() != old.Subject {
-		return nil, "", imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", csr.Subject.String(), old.Subject)
+	// old.Subject is ca.Subject's string; certificates recorded before the
+	// CA kept the CSR's subject as it is hold pkix.Name's string instead.
+	if subject := ca.Subject(csr); subject != old.Subject && csr.Subject.String() != old.Subject {
+		return nil, "", imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", subject, old.Subject)
 	}
 	proof, err := ca.ProveRenewal(old, csr, req.proof)
 	if err != nil {

@@ -107,7 +107,8 @@ func TestRenewNeedsTheOldKey(t *testing.T) {
 	if p := e.renewedProof(victim.CertificateID); p != "" {
 		t.Errorf("a refused renewal left a certificate.renewed event (proof %q)", p)
 	}
-	if r := renew(victim.CertificateID, e.factory, map[string]string{"csr": foreign, "proof": "not base64!"}); r.status != 400 {
+	if r := e.doInvalid("POST", "/v1/certificates/"+victim.CertificateID+"/renew", e.factory,
+		map[string]string{"csr": foreign, "proof": "not base64!"}); r.status != 400 {
 		t.Errorf("malformed proof = %d %s, want 400", r.status, r.body)
 	}
 

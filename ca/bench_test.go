@@ -56,6 +56,32 @@ func BenchmarkIssue(b *testing.B) {
 			return err
 		})
 	})
+	rich := mustRichCSR(b) // 13 attributes in 12 RDNs, every one checked
+	b.Run("P-256-rich-subject", func(b *testing.B) {
+		benchIssue(b, func() error {
+			_, err := e.a.Issue(context.Background(), ca.IssueRequest{CSR: rich})
+			return err
+		})
+	})
+}
+
+// BenchmarkSubject is the subject string Issue records, for the benchmark
+// CSR (one CN) and the 13-attribute one of testdata.
+func BenchmarkSubject(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		csr  *x509.CertificateRequest
+	}{
+		{"CN", mustCSR(b, mustKey(b, imprint.KeyECDSAP256), benchCSRTemplate())},
+		{"rich", mustRichCSR(b)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = ca.Subject(bc.csr)
+			}
+		})
+	}
 }
 
 // BenchmarkIssueFromPEM is ParseCSR then Issue, the CPU path of the issue

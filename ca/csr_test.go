@@ -11,6 +11,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"net"
 	"net/url"
@@ -107,6 +108,27 @@ func TestIssueBadInput(t *testing.T) {
 			"strict", 0, imprint.Invalid, "does not match the pattern"},
 		{"key type off profile", csrWith(mustKey(t, imprint.KeyECDSAP384), "device-0000000a", nil),
 			"strict", 0, imprint.Invalid, "key type EC-P384 is not allowed by CA strict"},
+		{"foreign subject attribute", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-1"),
+			atv(asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 55555, 1}, "admin"))),
+			"", 0, imprint.Forbidden, "csr subject attribute 1.3.6.1.4.1.55555.1 is not allowed by CA"},
+		{"userId subject attribute", csrWith(p256, "", withRDNs(t, []pkix.AttributeTypeAndValue{
+			{Type: oidCN, Value: "device-1"}, {Type: oidUID, Value: "u1"}})),
+			"", 0, imprint.Forbidden, "csr subject attribute 0.9.2342.19200300.100.1.1 is not allowed"},
+		{"subject attribute not a string", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-1"), atv(oidO, 7))),
+			"", 0, imprint.Invalid, "csr subject attribute O (2.5.4.10) is not a string"},
+		{"empty subject attribute", csrWith(p256, "", withRDNs(t, atv(oidO, ""), atv(oidCN, "device-1"))),
+			"", 0, imprint.Invalid, "csr subject attribute O is empty"},
+		{"control character in subject attribute", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-1"),
+			atv(asn1.ObjectIdentifier{2, 5, 4, 12}, "t\x1b"))), "", 0, imprint.Invalid, "attribute title holds control characters"},
+		{"empty common name among others", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-1"), atv(oidCN, ""))),
+			"", 0, imprint.Invalid, "no subject common name"},
+		{"second common name off pattern", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-0000000a"), atv(oidCN, "admin"))),
+			"strict", 0, imprint.Invalid, `common name "admin" does not match the pattern`},
+		{"common name off pattern in a multi-valued RDN", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-0000000a"),
+			[]pkix.AttributeTypeAndValue{{Type: oidO, Value: "Acme"}, {Type: oidCN, Value: "admin"}})),
+			"strict", 0, imprint.Invalid, `common name "admin" does not match the pattern`},
+		{"second common name too long", csrWith(p256, "", withRDNs(t, atv(oidCN, "device-1"),
+			atv(oidCN, strings.Repeat("a", imprint.MaxCommonNameLength+1)))), "", 0, imprint.Invalid, "longer than 64"},
 		{"IP SAN", csrWith(p256, "device-1", ip), "", 0, imprint.Invalid, "csr has ip SANs"},
 		{"email SAN", csrWith(p256, "device-1", func(r *x509.CertificateRequest) { r.EmailAddresses = []string{"a@b.example"} }),
 			"", 0, imprint.Invalid, "csr has email SANs"},

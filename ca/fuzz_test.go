@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,9 +21,11 @@ import (
 // FuzzParseCSR feeds arbitrary bytes to the CSR intake: ParseCSR, then for
 // what parses, KeyTypeOf and the profile checks of two issuing CAs, then the
 // device certificate the profile makes, signed. It must never panic; every
-// refusal must be Invalid (or TooLarge) with a message; and a CSR the checks
-// accept must make a certificate. The CSR's signature is not checked here, so
-// that mutations reach the checks and the signing (Issue checks it first).
+// refusal must be Invalid (or TooLarge, or Forbidden for a subject attribute
+// type) with a message; and a CSR the checks accept must make a certificate
+// with the CSR's subject, byte for byte. The CSR's signature is not checked
+// here, so that mutations reach the checks and the signing (Issue checks it
+// first).
 // The seed corpus is below and in testdata/fuzz/FuzzParseCSR.
 func FuzzParseCSR(f *testing.F) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -42,8 +45,10 @@ func FuzzParseCSR(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(pemCSR[:len(pemCSR)/2])
 	f.Add(der[:len(der)-10])
-	if dsa, err := os.ReadFile("testdata/dsa-2048.csr"); err == nil {
-		f.Add(dsa)
+	for _, name := range []string{"dsa-2048.csr", "rich-subject.csr"} {
+		if seed, err := os.ReadFile("testdata/" + name); err == nil {
+			f.Add(seed)
+		}
 	}
 
 	issuers := fuzzIssuers(f)
@@ -64,14 +69,15 @@ func FuzzParseCSR(f *testing.F) {
 		} else if !kt.Valid() {
 			t.Fatalf("KeyTypeOf() = %q, not a known key type", kt)
 		}
+		_ = Subject(csr)
 		for _, iss := range issuers {
-			kt, err := checkCSR(iss, csr)
+			kt, cn, err := checkCSR(iss, csr)
 			if err != nil {
-				wantRefusal(t, "checkCSR", err, imprint.Invalid)
+				wantRefusal(t, "checkCSR", err, imprint.Invalid, imprint.Forbidden)
 				continue
 			}
-			if !kt.Valid() {
-				t.Fatalf("checkCSR() = %q, not a known key type", kt)
+			if !kt.Valid() || cn == "" {
+				t.Fatalf("checkCSR() = %q, %q: not a known key type, or no common name", kt, cn)
 			}
 			fuzzSign(t, iss, csr)
 		}
@@ -94,9 +100,9 @@ func fuzzSign(t *testing.T, iss *issuer, csr *x509.CertificateRequest) {
 	if err != nil {
 		t.Fatalf("signed certificate does not parse: %v", err)
 	}
-	if leaf.IsCA || leaf.Subject.CommonName != csr.Subject.CommonName || len(sanList(leaf)) > MaxSANs {
-		t.Fatalf("certificate IsCA %v, CN %q, %d SANs from CSR CN %q", leaf.IsCA, leaf.Subject.CommonName,
-			len(sanList(leaf)), csr.Subject.CommonName)
+	if leaf.IsCA || !bytes.Equal(leaf.RawSubject, csr.RawSubject) || len(sanList(leaf)) > MaxSANs {
+		t.Fatalf("certificate IsCA %v, subject %x, %d SANs from CSR subject %x", leaf.IsCA, leaf.RawSubject,
+			len(sanList(leaf)), csr.RawSubject)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -72,17 +71,23 @@ type Issued struct {
 	ChainPEM    []byte // the issuing CA up to the root
 }
 
-// Issue checks req.CSR (signature, key type and size, names) against the
-// issuing CA's profile and signs it. It does not record the certificate: the
-// caller stores it with its audit event before handing it out. Returns
-// Invalid for a bad CSR, a request or names the profile refuses,
+// Issue checks req.CSR (signature, key type and size, subject, names)
+// against the issuing CA's profile and signs it. The certificate's subject
+// is the CSR's, byte for byte, once every attribute has passed: a type of
+// the accepted set (C, ST, L, STREET, POSTALCODE, O, OU, CN, SERIALNUMBER,
+// title, dnQualifier, SN, GN, initials, pseudonym, generationQualifier, DC,
+// emailAddress), a non-empty string value without control characters, and
+// for every CN the profile's length and pattern. It does not record the
+// certificate: the caller stores it with its audit event before handing it
+// out. Returns Invalid for a bad CSR, a request or names the profile
+// refuses, Forbidden for a subject attribute type outside the accepted set,
 // NotFound for an unknown CA and Conflict for an inactive one.
 func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error) {
 	iss, err := a.issuer(req.CAID)
 	if err != nil {
 		return nil, err
 	}
-	keyType, err := checkCSR(iss, req.CSR)
+	keyType, cn, err := checkCSR(iss, req.CSR)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	leaf := chain[0]
 	c := imprint.Certificate{
 		ID: certificateID(leaf.Raw), Serial: fmt.Sprintf("%x", leaf.SerialNumber), CAID: iss.ca.ID,
-		Subject: leaf.Subject.String(), CommonName: leaf.Subject.CommonName, SANs: sanList(leaf),
+		Subject: Subject(req.CSR), CommonName: cn, SANs: sanList(leaf),
 		KeyAlgorithm: keyType, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Status: status,
 		DER: leaf.Raw, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
 	}
@@ -161,30 +166,29 @@ func (a *Authority) issuer(caID string) (*issuer, error) {
 	return iss, nil
 }
 
-// checkCSR applies the issuing CA's profile to csr and returns its key type.
-func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, error) {
+// checkCSR applies the issuing CA's profile to csr and returns its key type
+// and its first common name.
+func checkCSR(iss *issuer, csr *x509.CertificateRequest) (imprint.KeyType, string, error) {
 	if csr == nil {
-		return "", imprint.Errorf(imprint.Invalid, "csr is required")
+		return "", "", imprint.Errorf(imprint.Invalid, "csr is required")
 	}
 	kt, err := KeyTypeOf(csr.PublicKey)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if weakSignature(csr.SignatureAlgorithm) {
-		return "", imprint.Errorf(imprint.Invalid, "csr is signed with %v; SHA-1 and MD5 signatures are refused (sign with SHA-256 or stronger)",
+		return "", "", imprint.Errorf(imprint.Invalid, "csr is signed with %v; SHA-1 and MD5 signatures are refused (sign with SHA-256 or stronger)",
 			csr.SignatureAlgorithm)
 	}
 	p := iss.ca.Profile
 	if !slices.Contains(p.KeyTypes, kt) {
-		return "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
+		return "", "", imprint.Errorf(imprint.Invalid, "key type %s is not allowed by CA %s (allowed: %v)", kt, iss.ca.Name, p.KeyTypes)
 	}
-	if err := checkCommonName(iss, csr.Subject.CommonName); err != nil {
-		return "", err
+	cn, err := checkSubject(iss, csr)
+	if err != nil {
+		return "", "", err
 	}
-	if err := checkSubject(csr.Subject); err != nil {
-		return "", err
-	}
-	return kt, checkSANs(p, csr)
+	return kt, cn, checkSANs(p, csr)
 }
 
 func checkCommonName(iss *issuer, cn string) error {
@@ -227,7 +231,10 @@ func checkSANs(p imprint.IssuanceProfile, csr *x509.CertificateRequest) error {
 
 // leafProfile is the certificate modifier that makes every device
 // certificate: it replaces whatever the CSR asked for with the CA's profile,
-// keeping only the subject, the SANs and the public key (RFC 5280 4.2).
+// keeping only the subject, the SANs and the public key (RFC 5280 4.2). The
+// subject is the CSR's DER as checkSubject accepted it: RawSubject takes
+// precedence over Subject when x509.CreateCertificate encodes it, and
+// nothing after the modifiers in smallstep's pipeline sets either.
 func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter time.Time) provisioner.CertificateModifierFunc {
 	return func(cert *x509.Certificate, _ provisioner.SignOptions) error {
 		ku := x509.KeyUsageDigitalSignature
@@ -236,7 +243,8 @@ func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter 
 		}
 		*cert = x509.Certificate{
 			SerialNumber:          randomSerial(),
-			Subject:               subjectOf(csr),
+			RawSubject:            csr.RawSubject,
+			Subject:               csr.Subject, // what smallstep's checks read
 			NotBefore:             notBefore,
 			NotAfter:              notAfter,
 			PublicKey:             csr.PublicKey,
@@ -254,14 +262,6 @@ func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter 
 		}
 		return nil
 	}
-}
-
-// subjectOf returns the CSR's subject without any attribute the device could
-// use to pose as something else; the names it carries are kept as sent.
-func subjectOf(csr *x509.CertificateRequest) pkix.Name {
-	s := csr.Subject
-	s.ExtraNames = nil
-	return s
 }
 
 func sanList(c *x509.Certificate) []string {
@@ -293,17 +293,6 @@ func weakSignature(alg x509.SignatureAlgorithm) bool {
 		return true
 	}
 	return false
-}
-
-// checkSubject returns Invalid unless every text attribute of the CSR's
-// subject (RFC 5280 4.1.2.6) is printable: the subject is kept as sent.
-func checkSubject(subject pkix.Name) error {
-	for _, atv := range subject.Names {
-		if s, ok := atv.Value.(string); ok && !printable(s) {
-			return imprint.Errorf(imprint.Invalid, "csr subject attribute %v holds control characters, bidirectional formatting characters or invalid UTF-8", atv.Type)
-		}
-	}
-	return nil
 }
 
 // isRequestError reports whether the embedded authority refused the

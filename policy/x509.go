@@ -57,7 +57,10 @@ func CertificateContext(cert *x509.Certificate) *Certificate {
 	return c
 }
 
-// nameOf returns the attributes of a distinguished name, in its order.
+// nameOf returns the attributes of a distinguished name, in its order:
+// n.Names holds every attribute of every RDN as parsed (crypto/x509 fills
+// it from the RDNSequence, multi-valued RDNs in their SET order), unlike
+// pkix.Name's fields, which keep the last CN and SERIALNUMBER only.
 func nameOf(n pkix.Name) Name {
 	var out Name
 	for _, atv := range n.Names {
@@ -106,11 +109,11 @@ func (a *AlternativeName) add(v asn1.RawValue) {
 	case 2:
 		a.DNSName = append(a.DNSName, string(v.Bytes))
 	case 4:
+		// The RDNs as they are, last first; pkix.Name would keep only the
+		// last common name and reorder the rest.
 		var rdns pkix.RDNSequence
 		if rest, err := asn1.Unmarshal(v.Bytes, &rdns); err == nil && len(rest) == 0 {
-			var n pkix.Name
-			n.FillFromRDNSequence(&rdns)
-			a.DirectoryName = append(a.DirectoryName, n.String())
+			a.DirectoryName = append(a.DirectoryName, rdns.String())
 		}
 	case 6:
 		a.UniformResourceIdentifier = append(a.UniformResourceIdentifier, string(v.Bytes))

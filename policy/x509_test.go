@@ -167,3 +167,60 @@ func TestCertificatePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestCertificateContextRDNs reads a certificate whose subject, and the
+// directoryName of its subject alternative names, repeat attributes and
+// hold a multi-valued RDN, encoded as given rather than as pkix.Name would
+// write them: every value counts, in certificate order.
+func TestCertificateContextRDNs(t *testing.T) {
+	rdns := pkix.RDNSequence{
+		{attr(nameOIDs[0], "a")}, {attr(nameOIDs[0], "b")},
+		{attr(nameOIDs[2], "z")}, {attr(nameOIDs[2], "y")},
+		{attr(nameOIDs[8], "t")},
+		{attr(nameOIDs[0], "c"), attr(nameOIDs[3], "u")},
+	}
+	raw, err := asn1.Marshal(rdns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirName, err := asn1.Marshal(rdns[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	san, err := asn1.Marshal([]asn1.RawValue{{Class: asn1.ClassContextSpecific, Tag: 4, IsCompound: true, Bytes: dirName}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), RawSubject: raw, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: oidSubjectAltName, Value: san}},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := CertificateContext(cert)
+	checks := []struct {
+		field     string
+		got, want []string
+	}{
+		{"Subject.CommonName", c.Subject.CommonName, []string{"a", "b", "c"}},
+		{"Subject.Organization", c.Subject.Organization, []string{"z", "y"}},
+		{"Subject.OrganizationalUnit", c.Subject.OrganizationalUnit, []string{"u"}},
+		{"Subject.Title", c.Subject.Title, []string{"t"}},
+		{"Subject.AlternativeName.DirectoryName", c.Subject.AlternativeName.DirectoryName, []string{"CN=b,CN=a"}},
+	}
+	for _, ch := range checks {
+		if !slices.Equal(ch.got, ch.want) {
+			t.Errorf("CertificateContext().%s = %q, want %q", ch.field, ch.got, ch.want)
+		}
+	}
+}

@@ -183,7 +183,7 @@ func (l *Local) stopLocked() error {
 		return err
 	}
 	if len(others) > 0 {
-		l.log.Info("leaving the private PostgreSQL running for the other Imprint processes that use it", "processes", len(others))
+		l.log.Debug("leaving the private PostgreSQL running for the other Imprint processes that use it", "processes", len(others))
 		return nil
 	}
 	return l.run("pg_ctl", "stop", "-D", l.cluster, "-m", "fast", "-w", "-t", "60")

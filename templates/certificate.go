@@ -107,8 +107,11 @@ func unknownCertParam(name string) string {
 	return msg + "; see the Imprint::Certificate::* parameters in the templates documentation"
 }
 
-// OIDs of subject attributes that crypto/x509 does not parse into fields.
+// OIDs of subject attributes that crypto/x509 does not parse into fields,
+// or parses into a string field that keeps only the last value.
 var (
+	oidCommonName          = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidSerialNumber        = asn1.ObjectIdentifier{2, 5, 4, 5}
 	oidDNQualifier         = asn1.ObjectIdentifier{2, 5, 4, 46}
 	oidTitle               = asn1.ObjectIdentifier{2, 5, 4, 12}
 	oidSurname             = asn1.ObjectIdentifier{2, 5, 4, 4}
@@ -137,8 +140,8 @@ func CertificateParameters(cert *x509.Certificate) map[string]string {
 	set(ParamOrganization, first(s.Organization))
 	set(ParamOrganizationalUnit, first(s.OrganizationalUnit))
 	set(ParamStateName, first(s.Province))
-	set(ParamCommonName, s.CommonName)
-	set(ParamSerialNumber, s.SerialNumber)
+	set(ParamCommonName, attribute(s, oidCommonName)) // s.CommonName is the last
+	set(ParamSerialNumber, attribute(s, oidSerialNumber))
 	set(ParamDistinguishedNameQualifier, attribute(s, oidDNQualifier))
 	set(ParamLocality, first(s.Locality))
 	set(ParamTitle, attribute(s, oidTitle))

@@ -3,6 +3,7 @@ package templates
 import (
 	"crypto/sha256"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"maps"
 	"strings"
@@ -125,5 +126,20 @@ func TestCertificateExtensionsInJITP(t *testing.T) {
 	want := map[string]string{"site": "Lyon", "host": "b.example", "uri": "urn:x:1", "mail": "x@example.com"}
 	if !maps.Equal(p.Thing.Attributes, want) {
 		t.Errorf("Evaluate() attributes = %v, want %v", p.Thing.Attributes, want)
+	}
+}
+
+// TestCertificateParametersFirstValue reads a subject with two common names
+// and two subject serial numbers: the parameters take the first of each.
+func TestCertificateParametersFirstValue(t *testing.T) {
+	cn, serial := asn1.ObjectIdentifier{2, 5, 4, 3}, asn1.ObjectIdentifier{2, 5, 4, 5}
+	cert := mustCertificate(t, certOptions{subject: pkix.Name{ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: cn, Value: "device-1"}, {Type: serial, Value: "S1"},
+		{Type: cn, Value: "device-1-alias"}, {Type: serial, Value: "S2"},
+	}}})
+	got := CertificateParameters(cert)
+	if got[ParamCommonName] != "device-1" || got[ParamSerialNumber] != "S1" {
+		t.Errorf("CertificateParameters() CommonName, SerialNumber = %q, %q, want the first values device-1, S1",
+			got[ParamCommonName], got[ParamSerialNumber])
 	}
 }
