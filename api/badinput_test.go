@@ -422,7 +422,7 @@ func TestBadTextInParameters(t *testing.T) {
 		}
 		check := func(t *testing.T, path, want string) {
 			t.Helper()
-			r := e.do(method, path, token, nil)
+			r := e.doInvalid(method, path, token, nil)
 			code, msg := r.errorCode(t)
 			if r.status != 400 || code != "invalid" || !strings.Contains(msg, want) {
 				t.Errorf("%s %.80s = %d %s %.80q, want 400 invalid with %s", method, path, r.status, code, msg, want)
@@ -452,7 +452,7 @@ func TestBadTextInParameters(t *testing.T) {
 		}
 		for _, p := range []string{"limit=1", "cursor=x"} {
 			t.Run(op+" ?"+p, func(t *testing.T) {
-				r := e.do(method, path+"?"+p, token, nil)
+				r := e.doInvalid(method, path+"?"+p, token, nil)
 				code, msg := r.errorCode(t)
 				if r.status != 400 || code != "invalid" || !strings.Contains(msg, "does not page") {
 					t.Errorf("%s %s?%s = %d %s %.80q, want 400 saying the route does not page", method, path, p, r.status, code, msg)
@@ -502,7 +502,7 @@ func TestBadTextInBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.do("POST", tt.path, e.admin, tt.body)
+			r := e.doInvalid("POST", tt.path, e.admin, tt.body)
 			code, msg := r.errorCode(t)
 			if r.status != 400 || code != "invalid" || !strings.Contains(msg, tt.msg) {
 				t.Errorf("POST %s = %d %s %q, want 400 invalid containing %q", tt.path, r.status, code, msg, tt.msg)
@@ -563,7 +563,7 @@ func TestPatchThingWithNothingToChange(t *testing.T) {
 		t.Fatalf("POST thing = %d %s", r.status, r.body)
 	}
 	for _, body := range []string{`{}`, `null`, `{"merge":true}`, `{"expectedVersion":1}`} {
-		r := e.do("PATCH", "/v1/things/s1", e.admin, body)
+		r := e.doInvalid("PATCH", "/v1/things/s1", e.admin, body)
 		if code, msg := r.errorCode(t); r.status != 400 || code != "invalid" || !strings.Contains(msg, "nothing to change") {
 			t.Errorf("PATCH %s = %d %s %q, want 400 nothing to change", body, r.status, code, msg)
 		}

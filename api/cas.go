@@ -151,7 +151,7 @@ func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) {
 	if req.Profile != nil {
 		profile = *req.Profile
 	}
-	c, err := s.ca.CreateIssuingCA(r.Context(), ca.CreateCARequest{Name: req.Name, CommonName: req.CommonName,
+	c, err := s.engine.CreateIssuingCA(r.Context(), ca.CreateCARequest{Name: req.Name, CommonName: req.CommonName,
 		Organization: req.Organization, KeyType: req.KeyType, Profile: profile})
 	if err != nil {
 		s.writeError(w, r, err)

@@ -2,19 +2,15 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"net/http"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // Authority is what the API needs from the CA.
@@ -107,53 +103,25 @@ func responseOf(iss *ca.Issued, withChain bool) issueResponse {
 
 // handleIssue signs one CSR: POST /v1/certificates.
 func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
-	body, idem, done := s.beginIdempotent(w, r)
-	if done {
-		return
-	}
-	defer s.inflight.done(idem)
-	req, err := decode[issueRequest](body)
-	var iss *ca.Issued
+	body, idem, err := readIdempotent(w, r)
+	var req issueRequest
 	if err == nil {
-		iss, err = s.issueOne(r.Context(), req.CSR, req.CAID, req.ValidityDays)
+		req, err = decode[issueRequest](body)
+	}
+	var out *provisioning.Outcome
+	if err == nil {
+		out, err = s.engine.Issue(r.Context(), provisioning.IssueRequest{Actor: imprint.ActorFromContext(r.Context()),
+			Idempotency: idem, CSRPEM: []byte(req.CSR), CAID: req.CAID, ValidityDays: req.ValidityDays},
+			func(iss *ca.Issued) (now, kept provisioning.Answer) {
+				a := provisioning.Answer{Status: http.StatusCreated, Body: mustJSON(responseOf(iss, true))}
+				return a, a
+			})
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.commit(w, r, []imprint.Certificate{iss.Certificate}, idem, http.StatusCreated, mustJSON(responseOf(iss, true)))
-}
-
-func (s *server) issueOne(ctx context.Context, csrPEM, caID string, days int) (*ca.Issued, error) {
-	csr, err := ca.ParseCSR([]byte(csrPEM))
-	if err != nil {
-		return nil, err
-	}
-	return s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: caID, ValidityDays: days})
-}
-
-// commit records certs and the idempotent response (the answer itself,
-// unless the handler set another one for retries) and only then answers: no
-// certificate is handed out that is not stored. If another request with the
-// same Idempotency-Key committed first, its certificates are not recorded and
-// the request gets the other's recorded answer.
-func (s *server) commit(w http.ResponseWriter, r *http.Request, certs []imprint.Certificate,
-	idem *imprint.IdempotentResponse, status int, body []byte) {
-	if idem != nil && idem.Body == nil {
-		idem.StatusCode, idem.Body = status, body
-	}
-	if err := s.store.CreateCertificates(r.Context(), certs, imprint.ActorFromContext(r.Context()), idem); err != nil {
-		if idem != nil && imprint.ErrorKind(err) == imprint.Conflict {
-			s.replayed(w, r, idem, err) // another request with the key committed first: its answer is ours
-			return
-		}
-		s.writeError(w, r, err)
-		return
-	}
-	for _, c := range certs {
-		s.metrics.issued.WithLabelValues(c.CAID).Inc()
-	}
-	writeJSON(w, status, body)
+	s.writeOutcome(w, out)
 }
 
 type batchRequest struct {
@@ -189,65 +157,50 @@ type batchResponse struct {
 // A bad CSR fails only its own item. The certificates are recorded in one
 // transaction.
 func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
-	body, idem, done := s.beginIdempotent(w, r)
-	if done {
-		return
-	}
-	defer s.inflight.done(idem)
-	req, err := decode[batchRequest](body)
+	body, idem, err := readIdempotent(w, r)
+	var req batchRequest
 	if err == nil {
-		err = s.ca.CanIssue(req.CAID) // a CA that cannot issue fails the request, not each item
+		req, err = decode[batchRequest](body)
+	}
+	var out *provisioning.Outcome
+	if err == nil {
+		csrs := make([][]byte, len(req.CSRs))
+		for i, c := range req.CSRs {
+			csrs[i] = []byte(c)
+		}
+		out, err = s.engine.IssueBatch(r.Context(), provisioning.BatchRequest{Actor: imprint.ActorFromContext(r.Context()),
+			Idempotency: idem, CSRPEMs: csrs, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			func(res *provisioning.BatchResult) (now, kept provisioning.Answer) {
+				a := provisioning.Answer{Status: http.StatusOK, Body: mustJSON(batchResponseOf(r, res))}
+				return a, a
+			})
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	issued, errs := s.issueMany(r.Context(), req)
-	resp := batchResponse{Results: make([]batchItem, len(req.CSRs))}
-	certs := make([]imprint.Certificate, 0, len(req.CSRs))
-	for i := range req.CSRs {
+	s.writeOutcome(w, out)
+}
+
+// batchResponseOf reports each item of a batch: its certificate or why it
+// was refused.
+func batchResponseOf(r *http.Request, res *provisioning.BatchResult) batchResponse {
+	resp := batchResponse{Results: make([]batchItem, len(res.Issued))}
+	for i := range res.Issued {
 		item := batchItem{Index: i}
-		if errs[i] != nil {
-			if k := imprint.ErrorKind(errs[i]); k == imprint.Internal || k == imprint.Unavailable {
-				s.writeError(w, r, errs[i]) // a fault of ours, not of the item: fail the request
-				return
-			}
-			_, d := detailOf(r, errs[i])
+		if res.Errs[i] != nil {
+			_, d := detailOf(r, res.Errs[i])
 			item.Error = &d
 			resp.Failed++
 		} else {
-			ir := responseOf(issued[i], false)
+			ir := responseOf(res.Issued[i], false)
 			item.issueResponse = &ir
-			resp.ChainPEM = string(issued[i].ChainPEM)
-			certs = append(certs, issued[i].Certificate)
+			resp.ChainPEM = string(res.Issued[i].ChainPEM)
 			resp.Issued++
 		}
 		resp.Results[i] = item
 	}
-	s.commit(w, r, certs, idem, http.StatusOK, mustJSON(resp))
-}
-
-// issueMany signs the batch's CSRs on every core.
-func (s *server) issueMany(ctx context.Context, req batchRequest) ([]*ca.Issued, []error) {
-	issued := make([]*ca.Issued, len(req.CSRs))
-	errs := make([]error, len(req.CSRs))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(req.CSRs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				issued[i], errs[i] = s.issueOne(ctx, req.CSRs[i], req.CAID, req.ValidityDays)
-			}
-		}()
-	}
-	for i := range req.CSRs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return issued, errs
+	return resp
 }
 
 type keysRequest struct {
@@ -276,57 +229,34 @@ func (q *keysRequest) Validate() error {
 // Idempotency-Key gets a 409 naming the certificate, since the key cannot be
 // shown twice.
 func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) {
-	body, idem, done := s.beginIdempotent(w, r)
-	if done {
-		return
-	}
-	defer s.inflight.done(idem)
-	req, err := decode[keysRequest](body)
-	var (
-		iss    *ca.Issued
-		keyPEM []byte
-	)
+	body, idem, err := readIdempotent(w, r)
+	var req keysRequest
 	if err == nil {
-		iss, keyPEM, err = s.issueWithNewKey(r.Context(), req)
+		req, err = decode[keysRequest](body)
+	}
+	var out *provisioning.Outcome
+	if err == nil {
+		out, err = s.engine.IssueWithNewKey(r.Context(), provisioning.NewKeyRequest{Actor: imprint.ActorFromContext(r.Context()),
+			Idempotency: idem, CommonName: req.CommonName, KeyType: req.KeyType, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			func(k *provisioning.NewKey) (now, kept provisioning.Answer) {
+				resp := responseOf(k.Issued, true)
+				resp.PrivateKeyPEM = string(k.KeyPEM)
+				// What a retry gets: the key cannot be shown twice.
+				return provisioning.Answer{Status: http.StatusCreated, Body: mustJSON(resp)},
+					provisioning.Answer{Status: http.StatusConflict, Body: mustJSON(errorBody{Error: errorDetail{
+						Code: imprint.Conflict.String(), Message: "certificate " + k.Certificate.ID +
+							" was issued for this Idempotency-Key; its private key was returned once and is not kept, " +
+							"so revoke the certificate if that response was lost"}})}
+			})
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := responseOf(iss, true)
-	resp.PrivateKeyPEM = string(keyPEM)
-	out := mustJSON(resp)
-	w.Header().Set("Cache-Control", "no-store")
-	if idem != nil {
-		// What a retry gets: the key cannot be shown twice.
-		idem.StatusCode, idem.Body = http.StatusConflict, mustJSON(errorBody{Error: errorDetail{
-			Code: imprint.Conflict.String(), Message: "certificate " + iss.Certificate.ID +
-				" was issued for this Idempotency-Key; its private key was returned once and is not kept, " +
-				"so revoke the certificate if that response was lost"}})
+	if !out.Replayed {
+		w.Header().Set("Cache-Control", "no-store")
 	}
-	s.commit(w, r, []imprint.Certificate{iss.Certificate}, idem, http.StatusCreated, out)
-}
-
-func (s *server) issueWithNewKey(ctx context.Context, req keysRequest) (*ca.Issued, []byte, error) {
-	key, err := ca.GenerateKey(req.KeyType)
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: req.CommonName}}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		return nil, nil, err
-	}
-	iss, err := s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: req.CAID, ValidityDays: req.ValidityDays})
-	if err != nil {
-		return nil, nil, err
-	}
-	keyPEM, err := ca.EncodePrivateKey(key)
-	return iss, keyPEM, err
+	s.writeOutcome(w, out)
 }
 
 // certificateJSON is a certificate as the API shows it.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/provisioning"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
@@ -186,7 +187,8 @@ func TestIdempotentRetryOnTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db2.Close)
-	replica := httptest.NewServer(api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db2, Registry: prometheus.NewRegistry()}))
+	replica := httptest.NewServer(api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db2, Registry: prometheus.NewRegistry(),
+		Engine: provisioning.New(provisioning.Config{CA: e.ca, Store: db2, Log: log})}))
 	t.Cleanup(replica.Close)
 
 	for _, path := range []string{"/v1/certificates", "/v1/certificates/batch"} {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // LifecycleStore changes certificates' and CAs' standing.
@@ -45,13 +46,12 @@ func (s *server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := s.store.SetCertificateStatus(r.Context(), id, imprint.CertificateStatus(strings.ToUpper(string(req.Status))),
-		imprint.ActorFromContext(r.Context()))
+	c, err := s.engine.SetStatus(r.Context(), imprint.ActorFromContext(r.Context()), id,
+		imprint.CertificateStatus(strings.ToUpper(string(req.Status))))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.ocsp.Invalidate(c.CAID, c.Serial)
 	encode(w, http.StatusOK, certificateOf(c))
 }
 
@@ -71,12 +71,11 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	c, err := s.store.RevokeCertificate(r.Context(), id, reason, imprint.ActorFromContext(r.Context()))
+	c, err := s.engine.Revoke(r.Context(), imprint.ActorFromContext(r.Context()), id, reason)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	s.ocsp.Invalidate(c.CAID, c.Serial)
 	encode(w, http.StatusOK, certificateOf(c))
 }
 
@@ -268,56 +267,14 @@ func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	old, err := s.store.Certificate(r.Context(), id)
-	var (
-		iss   *ca.Issued
-		proof imprint.RenewalProof
-	)
-	if err == nil {
-		iss, proof, err = s.issueRenewal(r.Context(), old, req)
-	}
+	iss, err := s.engine.Renew(r.Context(), provisioning.RenewRequest{Actor: imprint.ActorFromContext(r.Context()),
+		CertificateID: id, CSRPEM: []byte(req.CSR), Proof: req.proof, ValidityDays: req.ValidityDays})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := s.store.RenewCertificate(r.Context(), id, iss.Certificate, s.renewalGrace, proof, imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.ocsp.Invalidate(old.CAID, old.Serial)
 	s.metrics.issued.WithLabelValues(iss.Certificate.CAID).Inc()
 	encode(w, http.StatusCreated, responseOf(iss, true))
-}
-
-func (s *server) issueRenewal(ctx context.Context, old *imprint.Certificate, req renewRequest) (*ca.Issued, imprint.RenewalProof, error) {
-	if old.Status == imprint.CertificateRevoked {
-		return nil, "", imprint.Errorf(imprint.Conflict, "certificate %s is REVOKED and cannot be renewed", old.ID)
-	}
-	if old.SupersededBy != "" {
-		return nil, "", imprint.Errorf(imprint.Conflict, "certificate %s was already renewed as %s", old.ID, old.SupersededBy)
-	}
-	csr, err := ca.ParseCSR([]byte(req.CSR))
-	if err != nil {
-		return nil, "", err
-	}
-	// old.Subject is ca.Subject's string; certificates recorded before the
-	// CA kept the CSR's subject as it is hold pkix.Name's string instead.
-	if subject := ca.Subject(csr); subject != old.Subject && csr.Subject.String() != old.Subject {
-		return nil, "", imprint.Errorf(imprint.Invalid, "the CSR's subject %q is not the certificate's %q", subject, old.Subject)
-	}
-	proof, err := ca.ProveRenewal(old, csr, req.proof)
-	if err != nil {
-		return nil, "", err
-	}
-	if proof == "" {
-		if imprint.ActorFromContext(ctx).Role != imprint.RoleAdmin {
-			return nil, "", imprint.Errorf(imprint.Forbidden, "only an admin token may renew certificate %s to another key: "+
-				"send a CSR for the certificate's own key, or a \"proof\" signed by that key (see the API documentation, Renewal)", old.ID)
-		}
-		proof = imprint.ProofAdmin
-	}
-	iss, err := s.ca.Issue(ctx, ca.IssueRequest{CSR: csr, CAID: old.CAID, ValidityDays: req.ValidityDays})
-	return iss, proof, err
 }
 
 type caPatch struct {
@@ -332,10 +289,6 @@ type caPatch struct {
 func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
 	id, req, ok := decodeWithID[caPatch](s, w, r, "CA ID")
 	if !ok {
-		return
-	}
-	if c, err := s.ca.CA(id); err == nil && c.Role == imprint.CARoot {
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "CA %s is the root; change the issuing CAs under it", id))
 		return
 	}
 	var u imprint.CAUpdate
@@ -355,13 +308,10 @@ func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.AutoRegistration, u.ProvisioningTemplate = req.AutoRegistration, req.ProvisioningTemplate
-	c, err := s.store.UpdateCA(r.Context(), id, u, imprint.ActorFromContext(r.Context()))
+	c, err := s.engine.UpdateCA(r.Context(), imprint.ActorFromContext(r.Context()), id, u)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if err := s.ca.Reload(r.Context()); err != nil { // the change is made; other replicas reload on its notification
-		s.log.ErrorContext(r.Context(), "reload CAs", "err", err)
 	}
 	encode(w, http.StatusOK, caOf(c))
 }

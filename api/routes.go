@@ -36,9 +36,6 @@ type Deps struct {
 	// revocations on other replicas apply here at once. If nil, the API
 	// makes its own, which hears only of revocations made through it.
 	Tokens *TokenCache
-	// RenewalGrace is how long a renewed certificate stays valid (0: it is
-	// revoked as superseded at once).
-	RenewalGrace time.Duration
 	// OCSPMaxAge is the Cache-Control max-age of OCSP answers to GET.
 	OCSPMaxAge time.Duration
 	// WebhookAllowHTTP lets webhooks (and pre-provisioning hooks) use plain http URLs.
@@ -86,7 +83,6 @@ type server struct {
 	jobs         JobRunner
 	events       *EventHub
 	secrets      *SecretBox
-	renewalGrace time.Duration
 	ocspMaxAge   time.Duration
 	webhookHTTP  bool
 	outbound     *outbound.Guard
@@ -94,7 +90,6 @@ type server struct {
 	maxVersions  int
 	engine       *provisioning.Engine
 	policyLimits policy.Limits
-	inflight     inflightKeys
 }
 
 // RequestTimeout bounds every request but the event stream.
@@ -105,7 +100,7 @@ func NewHandler(d Deps) http.Handler {
 	s := &server{
 		log: d.Log, ca: d.CA, store: d.Store, auth: d.Tokens, metrics: newMetrics(d.Registry),
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
-		renewalGrace: d.RenewalGrace, ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
+		ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
 		outbound:  d.Outbound,
 		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
 		engine: d.Engine, policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},

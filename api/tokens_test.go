@@ -16,6 +16,7 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 type tokenBody struct {
@@ -66,7 +67,7 @@ func TestTokensCreateListRevoke(t *testing.T) {
 		{`{"name":"line-2","role":"factory"}`, "already exists"},
 		{`{"name":"line-3","role":"factory","secret":"x"}`, "unknown field"},
 	} {
-		if r := e.do("POST", "/v1/tokens", e.admin, bad.body); r.status/100 != 4 || !strings.Contains(string(r.body), bad.why) {
+		if r := e.doInvalid("POST", "/v1/tokens", e.admin, bad.body); r.status/100 != 4 || !strings.Contains(string(r.body), bad.why) {
 			t.Errorf("POST /v1/tokens %s = %d %s, want 4xx naming %q", bad.body, r.status, r.body, bad.why)
 		}
 	}
@@ -157,7 +158,7 @@ func TestTokensErrorsAndRoles(t *testing.T) {
 		// The only admin token cannot go.
 		{"POST", "/v1/tokens/" + admin.TokenID + "/revoke", e.admin, http.StatusConflict, "last active admin"},
 	} {
-		r := e.do(c.method, c.path, c.token, nil)
+		r := e.doInvalid(c.method, c.path, c.token, nil)
 		if _, msg := r.errorCode(t); r.status != c.status || !strings.Contains(msg, c.says) {
 			t.Errorf("%s %s = %d %s, want %d saying %q", c.method, c.path, r.status, r.body, c.status, c.says)
 		}
@@ -234,7 +235,8 @@ func replica(t *testing.T, e *env) string {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	<-listening
-	h := api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db, Registry: prometheus.NewRegistry(), Tokens: tokens})
+	h := api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db, Registry: prometheus.NewRegistry(), Tokens: tokens,
+		Engine: provisioning.New(provisioning.Config{CA: e.ca, Store: db, Log: log})})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -106,7 +106,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 	}
 	// The name of the local machine, which resolves to loopback; the
 	// dialer sees the address.
-	hook := &imprint.Webhook{ID: "wh_loopback", URL: strings.Replace(receiver.URL, "127.0.0.1", "localhost", 1),
+	hook := &imprint.Webhook{ID: "wh_00000000000000000000100b", URL: strings.Replace(receiver.URL, "127.0.0.1", "localhost", 1),
 		EventTypes: []string{"*"}, SealedSecret: box.Seal("a-long-enough-secret"), Enabled: true}
 	if err := e.db.CreateWebhook(ctx, hook, imprint.SystemActor); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 			t.Errorf("the deliveries an auditor reads hold %q: %s", leak, body)
 		}
 	}
-	if n := e.count(`SELECT count(*) FROM webhook_deliveries WHERE webhook_id = 'wh_loopback' AND last_error = 'refused by policy'`); n == 0 {
+	if n := e.count(`SELECT count(*) FROM webhook_deliveries WHERE webhook_id = 'wh_00000000000000000000100b' AND last_error = 'refused by policy'`); n == 0 {
 		t.Error("no delivery recorded as refused by policy")
 	}
 	if n := received.Load(); n != 0 {
@@ -155,7 +155,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 	// Errors recorded before categories (raw dial errors) show as theirs.
 	conn := pgtest.Conn(t, e.dbURL)
 	if _, err := conn.Exec(ctx, `UPDATE webhook_deliveries SET last_error = 'Post "http://127.0.0.1:`+port+
-		`/": dial tcp 127.0.0.1:`+port+`: connect: connection refused', last_status = NULL WHERE webhook_id = 'wh_loopback'`); err != nil {
+		`/": dial tcp 127.0.0.1:`+port+`: connect: connection refused', last_status = NULL WHERE webhook_id = 'wh_00000000000000000000100b'`); err != nil {
 		t.Fatal(err)
 	}
 	r := e.do("GET", "/v1/webhooks/"+hook.ID+"/deliveries", e.auditor, nil)

@@ -16,31 +16,48 @@ import (
 	"github.com/imprint-iot/imprint/policy"
 )
 
-// Config is what an Engine is built from. Store and Log are required.
+// Config is what an Engine is built from. CA, Store and Log are required.
 type Config struct {
+	CA    CA
 	Store Store
 	Log   *slog.Logger
+	// Standing hear of every change of a certificate's standing.
+	Standing []StandingListener
+	// RenewalGrace is how long a renewed certificate stays valid (0: it is
+	// revoked as superseded at once).
+	RenewalGrace time.Duration
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
 }
 
-// Store is everything the engine needs of the database; each flow's
-// methods take only the part they use.
+// Store is everything the engine needs of the database; each flow takes
+// only the part it uses.
 type Store interface {
 	AuthorizationStore
+	IssuingStore
+	LifecycleStore
+	CAStore
 }
 
 // Engine runs the flows. It is safe for concurrent use.
 type Engine struct {
-	store    Store
-	log      *slog.Logger
-	now      func() time.Time
-	policies *policy.Cache // compiled policy versions, by name and version
+	ca           CA
+	store        AuthorizationStore
+	issuing      IssuingStore
+	lifecycle    LifecycleStore
+	cas          CAStore
+	standing     []StandingListener
+	renewalGrace time.Duration
+	log          *slog.Logger
+	now          func() time.Time
+	policies     *policy.Cache // compiled policy versions, by name and version
+	inflight     inflightKeys  // Idempotency-Keys of requests being served
 }
 
 // New returns an engine.
 func New(cfg Config) *Engine {
-	e := &Engine{store: cfg.Store, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0)}
+	e := &Engine{ca: cfg.CA, store: cfg.Store, issuing: cfg.Store, lifecycle: cfg.Store, cas: cfg.Store,
+		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0)}
 	if e.now == nil {
 		e.now = time.Now
 	}

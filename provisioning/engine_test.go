@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, _, err := auth.Init(ctx, ca.InitRequest{Organization: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, db: db, ca: auth, engine: provisioning.New(provisioning.Config{Store: db, Log: log})}
+	return &fixture{t: t, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}
 }
 
 // issue signs and records a certificate for a new key with the given

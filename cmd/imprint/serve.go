@@ -157,7 +157,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
-	deps.Engine = provisioning.New(provisioning.Config{Store: e.db, Log: e.log})
+	deps.Engine = provisioning.New(provisioning.Config{CA: auth, Store: e.db, Log: e.log,
+		Standing: []provisioning.StandingListener{deps.OCSP}, RenewalGrace: cfg.RenewalGrace})
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -388,7 +389,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	go jobs.Run(ctx)
 	go e.revokeSuperseded(ctx)
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
-		RenewalGrace: e.cfg.RenewalGrace, OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
+		OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
 		Outbound:            guard,
 		TrustedProxies:      e.cfg.trustedProxies,
 		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
