@@ -16,8 +16,8 @@ import (
 
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres"
-	"github.com/imprint-iot/imprint/provisioning"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // start sends a JSON request to base without waiting for its answer; the
