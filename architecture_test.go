@@ -23,7 +23,15 @@ var forbidden = map[string][]string{
 	"gateway":      {"@/postgres", "@/api", "@/web", "@/cmd/", "github.com/jackc/"},
 	"web":          {"@/postgres", "@/gateway", "@/cmd/", "github.com/jackc/"},
 	"device":       {"@/ca", "@/postgres", "@/api", "@/provisioning", "@/gateway", "@/web", "@/cmd/"},
+	"webhooks":     workers,
+	"events":       workers,
+	"revocation":   workers,
 }
+
+// workers are the imports forbidden to the background workers (webhooks,
+// events, revocation), which the API, the gateway and the console all use.
+var workers = []string{"@/api", "@/postgres", "@/provisioning", "@/gateway", "@/web", "@/cmd/",
+	"github.com/go-chi/", "github.com/jackc/"}
 
 // allowedWithin are the module's packages a package may import at all, for
 // the packages whose whole list is short.
@@ -71,7 +79,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"", "ca", "api", "postgres", "device", "templates", "policy"} {
+	for _, want := range []string{"", "ca", "api", "postgres", "device", "templates", "policy", "webhooks", "events", "revocation"} {
 		if !seen[want] {
 			t.Errorf("go list did not list package %q: the test reads the wrong graph", want)
 		}

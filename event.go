@@ -70,3 +70,22 @@ type EventCursor struct {
 	TxID uint64
 	ID   int64
 }
+
+// MarshalJSON encodes e as the API, the event stream and webhook deliveries
+// show it: {id, type, resourceType, resourceId, actor: {name, role}, data,
+// createdAt}, with data left out when nil and the time in UTC.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type actor struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	return json.Marshal(struct {
+		ID           int64           `json:"id"`
+		Type         string          `json:"type"`
+		ResourceType string          `json:"resourceType"`
+		ResourceID   string          `json:"resourceId"`
+		Actor        actor           `json:"actor"`
+		Data         json.RawMessage `json:"data,omitempty"`
+		CreatedAt    time.Time       `json:"createdAt"`
+	}{e.ID, e.Type, e.ResourceType, e.ResourceID, actor{e.Actor.Name, string(e.Actor.Role)}, e.Data, e.CreatedAt.UTC()})
+}

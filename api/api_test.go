@@ -29,10 +29,13 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/events"
 	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 	"github.com/imprint-iot/imprint/provisioning"
+	"github.com/imprint-iot/imprint/revocation"
+	"github.com/imprint-iot/imprint/webhooks"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -83,16 +86,16 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 	}
 	bg, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
-	secrets, err := api.NewSecretBox(bytes.Repeat([]byte{7}, 32))
+	secrets, err := webhooks.NewSecretBox(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	crls := ca.NewCRLPublisher(auth, db, ca.CRLOptions{}, log)
 	ocsp := ca.NewOCSPResponder(auth, db, ca.OCSPOptions{}, log)
-	hub := api.NewEventHub(db, log)
+	hub := events.NewHub(db, log)
 	guard := outbound.New(allow)
-	webhooks := api.NewDispatcher(db, secrets, guard.Client(outbound.ClientOptions{}), log)
-	jobs := api.NewRevocations(bg, db, log)
+	dispatcher := webhooks.NewDispatcher(db, secrets, guard.Client(outbound.ClientOptions{}), log)
+	jobs := revocation.NewRunner(db, log)
 	listening := make(chan struct{})
 	var once sync.Once
 	go db.Listen(bg, func(channel, payload string) {
@@ -101,12 +104,12 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 		}
 		crls.Notify(channel, payload)
 		ocsp.Notify(channel, payload)
-		webhooks.Notify(channel, payload)
+		dispatcher.Notify(channel, payload)
 	}, imprint.ChannelRevocations, imprint.ChannelCRLs)
 	<-listening
 	go crls.Run(bg)
 	go hub.Run(bg)
-	go webhooks.Run(bg)
+	go dispatcher.Run(bg)
 	go jobs.Run(bg)
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{ocsp}})
 	h := api.NewHandler(api.Deps{Log: log, Engine: engine, CA: auth, Store: db, Registry: prometheus.NewRegistry(),

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/imprint-iot/imprint"
@@ -17,29 +15,13 @@ import (
 // EventStore reads the audit log.
 type EventStore interface {
 	Events(ctx context.Context, f imprint.EventFilter) ([]imprint.Event, imprint.EventCursor, error)
-	EventsSince(ctx context.Context, cur imprint.EventCursor, types []string, limit int) ([]imprint.Event, imprint.EventCursor, error)
-	EventsHead(ctx context.Context) (imprint.EventCursor, error)
 }
 
-// eventJSON is an audit event as the API, the event stream and webhooks show it.
-type eventJSON struct {
-	ID           int64           `json:"id"`
-	Type         string          `json:"type"`
-	ResourceType string          `json:"resourceType"`
-	ResourceID   string          `json:"resourceId"`
-	Actor        actorJSON       `json:"actor"`
-	Data         json.RawMessage `json:"data,omitempty"`
-	CreatedAt    time.Time       `json:"createdAt"`
-}
-
-type actorJSON struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
-
-func eventOf(e *imprint.Event) eventJSON {
-	return eventJSON{ID: e.ID, Type: e.Type, ResourceType: e.ResourceType, ResourceID: e.ResourceID,
-		Actor: actorJSON{Name: e.Actor.Name, Role: string(e.Actor.Role)}, Data: e.Data, CreatedAt: e.CreatedAt.UTC()}
+// EventSource hands out live events for the event stream (an *events.Hub).
+type EventSource interface {
+	// Subscribe returns the events written from now on and the function
+	// that ends the subscription.
+	Subscribe() (events <-chan imprint.Event, cancel func())
 }
 
 // handleListEvents: GET /v1/events, filtered by type, resource and time.
@@ -71,11 +53,11 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Events     []eventJSON `json:"events"`
-		NextCursor string      `json:"nextCursor,omitempty"`
-	}{Events: make([]eventJSON, len(events))}
-	for i := range events {
-		out.Events[i] = eventOf(&events[i])
+		Events     []imprint.Event `json:"events"`
+		NextCursor string          `json:"nextCursor,omitempty"`
+	}{Events: events}
+	if out.Events == nil {
+		out.Events = []imprint.Event{}
 	}
 	if next != (imprint.EventCursor{}) {
 		out.NextCursor = imprint.EncodeCursor("events", strconv.FormatUint(next.TxID, 10), strconv.FormatInt(next.ID, 10))
@@ -96,96 +78,6 @@ func parseEventCursor(v string) (imprint.EventCursor, error) {
 		return imprint.EventCursor{}, imprint.Errorf(imprint.Invalid, "cursor is malformed: pass the nextCursor of the previous page of this listing")
 	}
 	return imprint.EventCursor{TxID: txid, ID: eid}, nil
-}
-
-// EventHub reads the audit log as it grows and fans it out to the
-// subscribers of the event stream. It reads only while someone listens.
-type EventHub struct {
-	store EventStore
-	log   *slog.Logger
-	mu    sync.Mutex
-	subs  map[chan imprint.Event]struct{}
-	wake  chan struct{}
-}
-
-// NewEventHub returns a hub; Run makes it read.
-func NewEventHub(store EventStore, log *slog.Logger) *EventHub {
-	return &EventHub{store: store, log: log, subs: map[chan imprint.Event]struct{}{}, wake: make(chan struct{}, 1)}
-}
-
-// eventPoll is how often the hub reads the log while anyone listens.
-const eventPoll = 200 * time.Millisecond
-
-// Run reads the log until ctx ends.
-func (h *EventHub) Run(ctx context.Context) {
-	var cur imprint.EventCursor
-	listening := false
-	for {
-		h.mu.Lock()
-		n := len(h.subs)
-		h.mu.Unlock()
-		switch {
-		case n == 0:
-			listening = false
-		case !listening:
-			var err error
-			if cur, err = h.store.EventsHead(ctx); err == nil {
-				listening = true
-			}
-		default:
-			cur = h.readFrom(ctx, cur)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-h.wake:
-		case <-time.After(eventPoll):
-		}
-	}
-}
-
-func (h *EventHub) readFrom(ctx context.Context, cur imprint.EventCursor) imprint.EventCursor {
-	for {
-		events, next, err := h.store.EventsSince(ctx, cur, nil, 500)
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Warn("read events for the stream", "err", err)
-			}
-			return cur
-		}
-		h.mu.Lock()
-		for _, e := range events {
-			for sub := range h.subs {
-				select {
-				case sub <- e:
-				default: // a subscriber that does not keep up loses events, not the hub
-				}
-			}
-		}
-		h.mu.Unlock()
-		cur = next
-		if len(events) < 500 {
-			return cur
-		}
-	}
-}
-
-func (h *EventHub) subscribe() chan imprint.Event {
-	ch := make(chan imprint.Event, 1024)
-	h.mu.Lock()
-	h.subs[ch] = struct{}{}
-	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-func (h *EventHub) unsubscribe(ch chan imprint.Event) {
-	h.mu.Lock()
-	delete(h.subs, ch)
-	h.mu.Unlock()
 }
 
 // handleEventStream: GET /v1/events/stream, server-sent events of the audit
@@ -212,8 +104,8 @@ func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
 		s.log.Debug("clear write deadline", "err", err)
 	}
-	ch := s.events.subscribe()
-	defer s.events.unsubscribe(ch)
+	ch, cancel := s.events.Subscribe()
+	defer cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -233,7 +125,7 @@ func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 			if len(types) > 0 && !slices.Contains(types, e.Type) {
 				continue
 			}
-			data, _ := json.Marshal(eventOf(&e))
+			data, _ := json.Marshal(e)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, data)
 		}
 		flusher.Flush()

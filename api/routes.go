@@ -30,8 +30,8 @@ type Deps struct {
 	CRLs     CRLSource
 	OCSP     OCSPResponder
 	Jobs     JobRunner
-	Events   *EventHub
-	Secrets  *SecretBox // seals webhook secrets
+	Events   EventSource
+	Secrets  SecretSealer // seals webhook secrets
 	// Tokens verifies bearer tokens; feed it imprint.ChannelTokens so that
 	// revocations on other replicas apply here at once. If nil, the API
 	// makes its own, which hears only of revocations made through it.
@@ -81,8 +81,8 @@ type server struct {
 	crls         CRLSource
 	ocsp         OCSPResponder
 	jobs         JobRunner
-	events       *EventHub
-	secrets      *SecretBox
+	events       EventSource
+	secrets      SecretSealer
 	ocspMaxAge   time.Duration
 	webhookHTTP  bool
 	outbound     *outbound.Guard

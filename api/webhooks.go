@@ -1,29 +1,17 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"io"
-	"log/slog"
-	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/outbound"
+	"github.com/imprint-iot/imprint/webhooks"
 )
 
 // WebhookStore keeps webhooks and their deliveries.
@@ -35,38 +23,10 @@ type WebhookStore interface {
 	Deliveries(ctx context.Context, webhookID string, limit int) ([]imprint.Delivery, error)
 }
 
-// SecretBox seals webhook secrets for storage (AES-256-GCM), so that the
-// database alone does not give them away.
-type SecretBox struct{ aead cipher.AEAD }
-
-// NewSecretBox returns a box under a 32-byte key.
-func NewSecretBox(key []byte) (*SecretBox, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &SecretBox{aead: aead}, nil
-}
-
-// Seal encrypts plain.
-func (b *SecretBox) Seal(plain string) string {
-	nonce := make([]byte, b.aead.NonceSize())
-	rand.Read(nonce)
-	return base64.RawStdEncoding.EncodeToString(b.aead.Seal(nonce, nonce, []byte(plain), nil))
-}
-
-// Open decrypts what Seal made.
-func (b *SecretBox) Open(sealed string) (string, error) {
-	raw, err := base64.RawStdEncoding.DecodeString(sealed)
-	if err != nil || len(raw) < b.aead.NonceSize() {
-		return "", errors.New("malformed sealed secret")
-	}
-	plain, err := b.aead.Open(nil, raw[:b.aead.NonceSize()], raw[b.aead.NonceSize():], nil)
-	return string(plain), err
+// SecretSealer seals webhook secrets for storage (a *webhooks.SecretBox).
+type SecretSealer interface {
+	// Seal encrypts a secret; what it returns is safe to store.
+	Seal(plain string) string
 }
 
 type webhookRequest struct {
@@ -210,7 +170,7 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 	}{Deliveries: make([]deliveryJSON, len(ds))}
 	for i, d := range ds {
 		j := deliveryJSON{DeliveryID: d.ID, EventID: d.Event.ID, EventType: d.Event.Type, Status: d.Status,
-			Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: deliveryError(d)}
+			Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: webhooks.DeliveryError(d)}
 		if d.Status == imprint.DeliveryPending {
 			t := d.NextAttempt.UTC()
 			j.NextAttempt = &t
@@ -222,160 +182,4 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 		out.Deliveries[i] = j
 	}
 	encode(w, http.StatusOK, out)
-}
-
-// deliveryError is a delivery's last error as readers see it: a category
-// (outbound.Category), or a message of the dispatcher's own. Errors recorded
-// before deliveries recorded categories (raw dial errors) show as their
-// category, so that no address or port reaches a reader.
-func deliveryError(d imprint.Delivery) string {
-	switch {
-	case d.LastError == "" || outbound.IsCategory(d.LastError) || d.LastError == errSecretUnreadable || d.LastError == errInvalidURL:
-		return d.LastError
-	case d.LastStatus != 0:
-		return outbound.StatusCategory(d.LastStatus)
-	}
-	return outbound.CategoryConnection
-}
-
-// The dispatcher's own delivery errors, beside outbound's categories.
-const (
-	errSecretUnreadable = "cannot open the webhook's secret (was the CA passphrase changed?)"
-	errInvalidURL       = "invalid URL"
-)
-
-// DeliveryStore is what the webhook dispatcher needs.
-type DeliveryStore interface {
-	EnqueueDeliveries(ctx context.Context, limit int) (int64, error)
-	ClaimDeliveries(ctx context.Context, limit int, lease time.Duration) ([]imprint.Delivery, error)
-	RecordDelivery(ctx context.Context, id int64, out imprint.DeliveryOutcome) error
-}
-
-// Delivery policy.
-const (
-	deliveryTimeout  = 5 * time.Second
-	deliveryLease    = time.Minute
-	maxDeliveryTries = 12 // about a day with the backoff below
-	maxBackoff       = 6 * time.Hour
-)
-
-// Dispatcher delivers webhook events: queued from the audit log (the outbox)
-// in the transaction order, POSTed with an HMAC-SHA256 signature, retried with
-// exponential backoff, each outcome recorded.
-type Dispatcher struct {
-	store   DeliveryStore
-	secrets *SecretBox
-	client  *http.Client
-	log     *slog.Logger
-	wake    chan struct{}
-}
-
-// NewDispatcher returns a dispatcher that delivers with client, which
-// should be an outbound.Guard's (the server's one guard, with the allow list
-// of IMPRINT_OUTBOUND_ALLOW); nil is a guard's with no allow list: public
-// addresses only.
-func NewDispatcher(store DeliveryStore, secrets *SecretBox, client *http.Client, log *slog.Logger) *Dispatcher {
-	if client == nil {
-		client = outbound.New(nil).Client(outbound.ClientOptions{Timeout: deliveryTimeout})
-	}
-	return &Dispatcher{store: store, secrets: secrets, client: client, log: log, wake: make(chan struct{}, 1)}
-}
-
-// Notify wakes the dispatcher (on any change that writes events).
-func (d *Dispatcher) Notify(string, string) {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
-// Run delivers until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		if _, err := d.store.EnqueueDeliveries(ctx, 500); err != nil && ctx.Err() == nil {
-			d.log.Warn("queue webhook deliveries", "err", err)
-		}
-		claimed, err := d.store.ClaimDeliveries(ctx, 32, deliveryLease)
-		if err != nil && ctx.Err() == nil {
-			d.log.Warn("claim webhook deliveries", "err", err)
-		}
-		var wg sync.WaitGroup
-		for _, c := range claimed {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				out := d.attempt(ctx, &c, c.Webhook)
-				if err := d.store.RecordDelivery(context.WithoutCancel(ctx), c.ID, out); err != nil {
-					d.log.Warn("record webhook delivery", "err", err)
-				}
-			}()
-		}
-		wg.Wait()
-		if len(claimed) > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case <-d.wake:
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-// SignatureHeader carries a delivery's signature: "t=<unix seconds>,v1=<hex
-// HMAC-SHA256 of "<t>.<body>" under the webhook's secret>".
-const SignatureHeader = "Imprint-Signature"
-
-// Sign returns the signature header value of body at time t.
-func Sign(secret string, t time.Time, body []byte) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-func (d *Dispatcher) attempt(ctx context.Context, del *imprint.Delivery, hook *imprint.Webhook) imprint.DeliveryOutcome {
-	tries := del.Attempts + 1
-	fail := func(status int, msg string) imprint.DeliveryOutcome {
-		if tries >= maxDeliveryTries {
-			return imprint.DeliveryOutcome{Status: imprint.DeliveryFailed, HTTPStatus: status, Error: msg, NextAttempt: time.Now()}
-		}
-		backoff := min(maxBackoff, time.Duration(1<<min(tries, 20))*15*time.Second) // 30 s, 1 min, … 6 h
-		backoff += time.Duration(mrand.Int64N(int64(backoff/4) + 1))                // jitter
-		return imprint.DeliveryOutcome{Status: imprint.DeliveryPending, HTTPStatus: status, Error: msg, NextAttempt: time.Now().Add(backoff)}
-	}
-	secret, err := d.secrets.Open(hook.SealedSecret)
-	if err != nil {
-		return fail(0, errSecretUnreadable)
-	}
-	body, _ := json.Marshal(eventOf(&del.Event))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
-	if err != nil {
-		return fail(0, errInvalidURL)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Imprint-Webhooks/1")
-	req.Header.Set("Imprint-Event", del.Event.Type)
-	req.Header.Set("Imprint-Delivery", strconv.FormatInt(del.ID, 10))
-	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
-	resp, err := d.client.Do(req)
-	if err != nil {
-		// The category only: the error itself (addresses, ports, "connection
-		// refused") would make the delivery log a port scanner. The operator's
-		// log has it.
-		category := outbound.Category(err)
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // without the URL, whose query may hold a credential
-		}
-		d.log.Info("webhook delivery failed", "webhook", hook.ID, "delivery", del.ID, "category", category, "err", err)
-		return fail(0, category)
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fail(resp.StatusCode, outbound.StatusCategory(resp.StatusCode))
-	}
-	return imprint.DeliveryOutcome{Status: imprint.DeliveryDelivered, HTTPStatus: resp.StatusCode, NextAttempt: time.Now()}
 }

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
+	"github.com/imprint-iot/imprint/webhooks"
 )
 
 // internalURLs are webhook and hook URLs that lead to internal addresses,
@@ -100,7 +100,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
 	defer receiver.Close()
 	_, port, _ := net.SplitHostPort(receiver.Listener.Addr().String())
-	box, err := api.NewSecretBox(bytes.Repeat([]byte{7}, 32)) // newEnv's key
+	box, err := webhooks.NewSecretBox(bytes.Repeat([]byte{7}, 32)) // newEnv's key
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,12 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/events"
 	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
+	"github.com/imprint-iot/imprint/revocation"
+	"github.com/imprint-iot/imprint/webhooks"
 )
 
 // env is what every server-side command opens: the logger, the database
@@ -352,27 +355,27 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	if err != nil {
 		return api.Deps{}, err
 	}
-	secrets, err := api.NewSecretBox(key)
+	secrets, err := webhooks.NewSecretBox(key)
 	if err != nil {
 		return api.Deps{}, err
 	}
 	crls := ca.NewCRLPublisher(auth, e.db, ca.CRLOptions{Validity: e.cfg.CRLValidity, RebuildAfter: e.cfg.CRLRebuild}, e.log)
 	ocsp := ca.NewOCSPResponder(auth, e.db, ca.OCSPOptions{Validity: e.cfg.OCSPValidity}, e.log)
-	hub := api.NewEventHub(e.db, e.log)
+	hub := events.NewHub(e.db, e.log)
 	allow := e.cfg.outboundAllow
 	if len(allow) > 0 {
 		e.log.Info("outbound requests may reach these internal addresses", "allow", allow)
 	}
 	guard := outbound.New(allow) // one guard and one client for every outbound request
-	webhooks := api.NewDispatcher(e.db, secrets, guard.Client(outbound.ClientOptions{}), e.log)
-	jobs := api.NewRevocations(ctx, e.db, e.log)
+	dispatcher := webhooks.NewDispatcher(e.db, secrets, guard.Client(outbound.ClientOptions{}), e.log)
+	jobs := revocation.NewRunner(e.db, e.log)
 	tokens := api.NewTokenCache(e.db, e.log)
 	go e.db.Listen(ctx, func(channel, payload string) {
 		switch channel {
 		case imprint.ChannelRevocations:
 			crls.Notify(channel, payload)
 			ocsp.Notify(channel, payload)
-			webhooks.Notify(channel, payload)
+			dispatcher.Notify(channel, payload)
 		case imprint.ChannelCRLs:
 			crls.Notify(channel, payload)
 		case imprint.ChannelCAs:
@@ -385,7 +388,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens)
 	go crls.Run(ctx)
 	go hub.Run(ctx)
-	go webhooks.Run(ctx)
+	go dispatcher.Run(ctx)
 	go jobs.Run(ctx)
 	go e.revokeSuperseded(ctx)
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
