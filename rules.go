@@ -95,15 +95,18 @@ func (r *NameRule) MaxLength() int { return r.max }
 // digits and :_-".
 func (r *NameRule) Allowed() string { return "letters, digits and " + r.extra }
 
-// Forbidden returns the byte index of the first character of s that the
-// rule does not allow, or -1 if there is none.
-func (r *NameRule) Forbidden(s string) int {
+// ForbiddenChar returns the first character of s that the rule does not
+// allow (a byte that is not UTF-8 on its own), or "" if there is none.
+func (r *NameRule) ForbiddenChar(s string) string {
 	for i := 0; i < len(s); i++ {
 		if !r.allowed[s[i]] {
-			return i
+			// Every allowed character is one ASCII byte, so a character
+			// starts at i; a byte that starts none is returned alone.
+			_, size := utf8.DecodeRuneInString(s[i:])
+			return s[i : i+size]
 		}
 	}
-	return -1
+	return ""
 }
 
 // Problem returns "" if s satisfies the rule, or what is wrong, such as
@@ -114,8 +117,8 @@ func (r *NameRule) Problem(s string) string {
 	if len(s) < r.min {
 		return "the " + r.what + " is empty"
 	}
-	if i := r.Forbidden(s); i >= 0 {
-		return "the " + r.what + " " + Quote(s) + " contains " + Quote(charAt(s, i)) + "; allowed are " + r.Allowed()
+	if c := r.ForbiddenChar(s); c != "" {
+		return "the " + r.what + " " + Quote(s) + " contains " + Quote(c) + "; allowed are " + r.Allowed()
 	}
 	if len(s) > r.max {
 		return "the " + r.what + " " + Quote(s) + " is longer than " + strconv.Itoa(r.max) + " characters"
@@ -140,15 +143,6 @@ func (r *NameRule) Validate(path, s string) error {
 	var ps Problems
 	r.Check(&ps, path, s)
 	return ps.Err(Invalid, "")
-}
-
-// charAt returns the character of s that starts at or before byte i.
-func charAt(s string, i int) string {
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	_, size := utf8.DecodeRuneInString(s[i:])
-	return s[i : i+size]
 }
 
 // ValidateName returns Invalid unless name is a thing, thing type or thing

@@ -2,7 +2,6 @@ package templates
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -10,15 +9,6 @@ import (
 // The names a template makes are checked by the rules of the root package
 // (imprint.ThingNameRule and the others), when the template is saved for
 // the literal text it holds and when it is evaluated for the values made.
-
-// badChar returns the character of s that starts at or before byte i.
-func badChar(s string, i int) string {
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	_, size := utf8.DecodeRuneInString(s[i:])
-	return s[i : i+size]
-}
 
 // checkStatic reports, when the template is saved, a value that can never
 // satisfy rule: a constant that breaks it, or literal text that every
@@ -35,8 +25,8 @@ func (c *compiler) checkStatic(e *expr, rule *imprint.NameRule) bool {
 	}
 	total := 0
 	for _, f := range fragments(e, nil) {
-		if i := rule.Forbidden(f); i >= 0 {
-			c.ps.Add(e.path, "every "+rule.What()+" made here contains "+quote(badChar(f, i))+"; allowed are "+rule.Allowed())
+		if ch := rule.ForbiddenChar(f); ch != "" {
+			c.ps.Add(e.path, "every "+rule.What()+" made here contains "+quote(ch)+"; allowed are "+rule.Allowed())
 			return false
 		}
 		total += len(f)
