@@ -109,6 +109,11 @@ func (r *NameRule) ForbiddenChar(s string) string {
 	return ""
 }
 
+// Valid reports whether s satisfies the rule, without saying why not.
+func (r *NameRule) Valid(s string) bool {
+	return len(s) >= r.min && len(s) <= r.max && r.ForbiddenChar(s) == ""
+}
+
 // Problem returns "" if s satisfies the rule, or what is wrong, such as
 // `the thing name "a b" contains " "; allowed are letters, digits and :_-`.
 // A forbidden character is reported before the length, so that a length in

@@ -41,8 +41,12 @@ func TestNameRuleCharacters(t *testing.T) {
 			for _, c := range chars {
 				name := "a" + c + "b"
 				msg := r.rule.Problem(name)
-				if ok := oracle.MatchString(c); ok != (msg == "") {
+				ok := oracle.MatchString(c)
+				if ok != (msg == "") {
 					t.Errorf("Problem(%q) = %q, want ok %v", name, msg, ok)
+				}
+				if got := r.rule.Valid(name); got != ok {
+					t.Errorf("Valid(%q) = %v, want %v", name, got, ok)
 				}
 				if msg != "" && !strings.Contains(msg, " contains "+strconv.Quote(c)+"; allowed are ") {
 					t.Errorf("Problem(%q) = %q, want it to name the character", name, msg)
@@ -79,6 +83,9 @@ func TestNameRuleLengths(t *testing.T) {
 			}
 			for _, tt := range tests {
 				got := r.rule.Problem(strings.Repeat("a", tt.n))
+				if valid := r.rule.Valid(strings.Repeat("a", tt.n)); valid != (got == "") {
+					t.Errorf("Valid(%d characters) = %v, Problem = %q", tt.n, valid, got)
+				}
 				switch {
 				case tt.want == "" && got != "":
 					t.Errorf("Problem(%d characters) = %q, want none", tt.n, got)
