@@ -108,12 +108,13 @@ func validateDescription(d string) error { return imprint.ValidateDescription("d
 func printable(s string) bool { return imprint.SafeText(s) }
 
 func (q *templateRequest) Validate() error {
-	switch {
-	case imprint.ValidateTemplateName("name", q.Name) != nil:
-		return imprint.ValidateTemplateName("name", q.Name)
-	case !q.Type.Valid():
-		return imprint.ValidateTemplateType("type", q.Type)
-	case q.Body == "":
+	if err := imprint.ValidateTemplateName("name", q.Name); err != nil {
+		return err
+	}
+	if err := imprint.ValidateTemplateType("type", q.Type); err != nil {
+		return err
+	}
+	if q.Body == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"body\" is required")
 	}
 	return validateDescription(q.Description)
