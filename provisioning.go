@@ -5,9 +5,9 @@ import "time"
 // ProvisioningTemplate is a named provisioning template with its versions'
 // shared settings. Its type is fixed at creation.
 type ProvisioningTemplate struct {
-	Name           string // 1..36 of [0-9A-Za-z_-]
+	Name           string // see TemplateNameRule
 	Description    string
-	Type           string // JITP or FLEET_PROVISIONING
+	Type           TemplateType // TemplateJITP or TemplateFleetProvisioning
 	Enabled        bool
 	Hook           *PreProvisioningHook // nil: none
 	DefaultVersion int
@@ -37,7 +37,6 @@ type TemplateVersion struct {
 // Provisioning template limits.
 const (
 	DefaultMaxTemplateVersions = 5
-	MaxTemplateDescription     = 500
 )
 
 // Event types of provisioning templates.

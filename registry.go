@@ -1,13 +1,10 @@
 package imprint
 
-import (
-	"regexp"
-	"time"
-)
+import "time"
 
 // Thing is a device in the registry.
 type Thing struct {
-	Name       string // 1..128 of [a-zA-Z0-9:_-]
+	Name       string // see ThingNameRule
 	TypeName   string // empty: none
 	Attributes map[string]string
 	// Version grows with every update; an update may require the version it
@@ -44,58 +41,6 @@ type ThingFilter struct {
 	NamePrefix     string
 	After          string // the last name of the previous page
 	Limit          int
-}
-
-// Registry limits (AWS IoT's).
-const (
-	MaxThingAttributes   = 50
-	MaxGroupsPerThing    = 10
-	MaxAttributeName     = 128
-	MaxAttributeValue    = 800
-	MaxThingNameLength   = 128
-	MaxPolicyNameLength  = 128
-	DefaultPolicyVersion = 5 // versions a policy may have
-)
-
-var (
-	registryNameRE   = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
-	attributeNameRE  = regexp.MustCompile(`^[a-zA-Z0-9_.,@/:#-]{1,128}$`)
-	attributeValueRE = regexp.MustCompile(`^[a-zA-Z0-9_.,@/:#=\[\]-]{0,800}$`)
-	policyNameRE     = regexp.MustCompile(`^[A-Za-z0-9_+=,.@-]{1,128}$`)
-)
-
-// ValidateName returns Invalid unless name is a thing, thing type or thing
-// group name: 1 to 128 of [a-zA-Z0-9:_-]. what names the field.
-func ValidateName(what, name string) error {
-	if !registryNameRE.MatchString(name) {
-		return Errorf(Invalid, "%s must be 1 to 128 characters of [a-zA-Z0-9:_-]", what)
-	}
-	return nil
-}
-
-// ValidateAttributes returns Invalid unless attrs are at most 50 pairs under
-// AWS IoT's character rules.
-func ValidateAttributes(attrs map[string]string) error {
-	if len(attrs) > MaxThingAttributes {
-		return Errorf(Invalid, "attributes: %d pairs, at most %d", len(attrs), MaxThingAttributes)
-	}
-	for k, v := range attrs {
-		if !attributeNameRE.MatchString(k) {
-			return Errorf(Invalid, "attributes: name %q must be 1 to 128 characters of [a-zA-Z0-9_.,@/:#-]", k)
-		}
-		if !attributeValueRE.MatchString(v) {
-			return Errorf(Invalid, "attributes.%s: value must be at most 800 characters of [a-zA-Z0-9_.,@/:#=[]-]", k)
-		}
-	}
-	return nil
-}
-
-// ValidatePolicyName returns Invalid unless name is 1 to 128 of [\w+=,.@-].
-func ValidatePolicyName(name string) error {
-	if !policyNameRE.MatchString(name) {
-		return Errorf(Invalid, "policy name must be 1 to 128 characters of [A-Za-z0-9_+=,.@-]")
-	}
-	return nil
 }
 
 // PolicyRecord is a stored IoT policy: its name and default version.

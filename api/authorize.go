@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -57,7 +58,7 @@ func (q *authorizeRequest) Validate() error {
 		return imprint.Errorf(imprint.Invalid, "policyNamesToAdd and policyNamesToSkip hold at most %d names each", maxAuthPolicyNames)
 	}
 	if q.ThingName != "" {
-		if err := imprint.ValidateName("thingName", q.ThingName); err != nil {
+		if err := imprint.ThingNameRule.Validate("thingName", q.ThingName); err != nil {
 			return err
 		}
 	}
@@ -74,11 +75,14 @@ func (q *authorizeRequest) Validate() error {
 			}
 		}
 	}
-	for _, names := range [][]string{q.PolicyNamesToAdd, q.PolicyNamesToSkip} {
-		for _, n := range names {
-			if err := imprint.ValidatePolicyName(n); err != nil {
-				return imprint.Errorf(imprint.Invalid, "policyNamesToAdd and policyNamesToSkip: %s", imprint.ErrorMessage(err))
-			}
+	for i, n := range q.PolicyNamesToAdd {
+		if err := imprint.PolicyNameRule.Validate(fmt.Sprintf("policyNamesToAdd[%d]", i), n); err != nil {
+			return err
+		}
+	}
+	for i, n := range q.PolicyNamesToSkip {
+		if err := imprint.PolicyNameRule.Validate(fmt.Sprintf("policyNamesToSkip[%d]", i), n); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -303,7 +303,7 @@ func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
 	case req.Status != "":
 		u.Status = &status
 	}
-	if t := req.ProvisioningTemplate; t != nil && *t != "" && !templateNameRE.MatchString(*t) {
+	if t := req.ProvisioningTemplate; t != nil && *t != "" && imprint.ValidateTemplateName("provisioningTemplate", *t) != nil {
 		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name"))
 		return
 	}

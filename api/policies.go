@@ -92,7 +92,7 @@ type createPolicyRequest struct {
 }
 
 func (q *createPolicyRequest) Validate() error {
-	return imprint.ValidatePolicyName(q.PolicyName)
+	return imprint.PolicyNameRule.Validate("policyName", q.PolicyName)
 }
 
 type policyJSON struct {
@@ -362,7 +362,7 @@ func targetParams(r *http.Request, targetType string) (name, id string, err erro
 		if id, err = normalizeID("certificate ID", raw); err != nil {
 			return "", "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
 		}
-	} else if imprint.ValidateName("thing group", id) != nil {
+	} else if imprint.ThingGroupNameRule.Validate("", id) != nil {
 		return "", "", imprint.Errorf(imprint.NotFound, "thing group %q not found", id)
 	}
 	return name, id, nil
@@ -481,7 +481,7 @@ func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request)
 		id, err = certificateParam(r)
 	}
 	if err == nil && thing != "" {
-		err = imprint.ValidateName("thingName", thing)
+		err = imprint.ThingNameRule.Validate("thingName", thing)
 	}
 	var vs []imprint.PolicyVersion
 	if err == nil {

@@ -96,7 +96,7 @@ type thingTypeRequest struct {
 }
 
 func (q *thingTypeRequest) Validate() error {
-	if err := imprint.ValidateName("thingTypeName", q.ThingTypeName); err != nil {
+	if err := imprint.ThingTypeNameRule.Validate("thingTypeName", q.ThingTypeName); err != nil {
 		return err
 	}
 	return validateDescription(q.Description)
@@ -216,11 +216,11 @@ type thingRequest struct {
 }
 
 func (q *thingRequest) Validate() error {
-	if err := imprint.ValidateName("thingName", q.ThingName); err != nil {
+	if err := imprint.ThingNameRule.Validate("thingName", q.ThingName); err != nil {
 		return err
 	}
 	if q.ThingTypeName != "" {
-		if err := imprint.ValidateName("thingTypeName", q.ThingTypeName); err != nil {
+		if err := imprint.ThingTypeNameRule.Validate("thingTypeName", q.ThingTypeName); err != nil {
 			return err
 		}
 	}
@@ -280,7 +280,7 @@ func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
 		err = imprint.Errorf(imprint.Invalid, "attributeValue needs attributeName")
 	}
 	if err == nil {
-		f.After, err = nameCursor(q, "things", func(n string) error { return imprint.ValidateName("cursor", n) })
+		f.After, err = nameCursor(q, "things", func(n string) error { return imprint.ThingNameRule.Validate("cursor", n) })
 	}
 	if err == nil {
 		f.Limit, err = limitParam(q)
@@ -328,7 +328,7 @@ func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
 		err = imprint.Errorf(imprint.Invalid, "nothing to change: give thingTypeName or attributes")
 	}
 	if err == nil && req.ThingTypeName != nil && *req.ThingTypeName != "" {
-		err = imprint.ValidateName("thingTypeName", *req.ThingTypeName)
+		err = imprint.ThingTypeNameRule.Validate("thingTypeName", *req.ThingTypeName)
 	}
 	if err == nil && !req.Merge {
 		err = imprint.ValidateAttributes(req.Attributes)
@@ -500,11 +500,11 @@ type groupRequest struct {
 }
 
 func (q *groupRequest) Validate() error {
-	if err := imprint.ValidateName("thingGroupName", q.ThingGroupName); err != nil {
+	if err := imprint.ThingGroupNameRule.Validate("thingGroupName", q.ThingGroupName); err != nil {
 		return err
 	}
 	if q.ParentGroupName != "" {
-		if err := imprint.ValidateName("parentGroupName", q.ParentGroupName); err != nil {
+		if err := imprint.ThingGroupNameRule.Validate("parentGroupName", q.ParentGroupName); err != nil {
 			return err
 		}
 	}

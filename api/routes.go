@@ -51,7 +51,8 @@ type Deps struct {
 	// have (imprint.DefaultMaxTemplateVersions if 0).
 	MaxTemplateVersions int
 	// MaxPolicyCharacters is the most characters, whitespace aside, of an IoT
-	// policy document (policy.DefaultMaxCharacters, 2,048, if 0).
+	// policy document (imprint.DefaultMaxPolicyCharacters, 2,048, if 0), in
+	// the policy API and in provisioning templates alike.
 	MaxPolicyCharacters int
 	// MetricsElsewhere leaves /metrics off the API: the caller serves the
 	// Registry on a listener of its own. False serves it at /metrics.
@@ -108,6 +109,7 @@ func NewHandler(d Deps) http.Handler {
 	if s.auth == nil {
 		s.auth = NewTokenCache(d.Store, d.Log)
 	}
+	s.templates.policyLimits = s.policyLimits // one policy limit for policies and templates
 	if s.maxVersions <= 0 {
 		s.maxVersions = imprint.DefaultMaxTemplateVersions
 	}

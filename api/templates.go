@@ -7,11 +7,9 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
@@ -31,11 +29,13 @@ type TemplateStore interface {
 	DeleteTemplateVersion(ctx context.Context, name string, id int, actor imprint.Actor) error
 }
 
-var templateNameRE = regexp.MustCompile(`^[0-9A-Za-z_-]{1,36}$`)
-
 // templateCache holds parsed templates by the hash of their type and body:
 // a version is parsed once, however often it is used.
 type templateCache struct {
+	// policyLimits bound the policy documents of templates: the limits the
+	// policy API checks documents under (the server's policyLimits).
+	policyLimits policy.Limits
+
 	mu sync.Mutex
 	m  map[[32]byte]*templates.Template
 }
@@ -43,15 +43,17 @@ type templateCache struct {
 // maxCachedTemplates bounds the cache; past it, it starts afresh.
 const maxCachedTemplates = 4096
 
-func (c *templateCache) parse(typ, body string) (*templates.Template, error) {
-	key := sha256.Sum256([]byte(typ + "\x00" + body))
+func (c *templateCache) parse(typ imprint.TemplateType, body string) (*templates.Template, error) {
+	key := sha256.Sum256([]byte(string(typ) + "\x00" + body))
 	c.mu.Lock()
 	t, ok := c.m[key]
 	c.mu.Unlock()
 	if ok {
 		return t, nil
 	}
-	t, err := templates.Parse(body, templates.Options{Type: templates.Type(typ), PolicyValidator: policy.Validate})
+	t, err := templates.Parse(body, templates.Options{Type: typ,
+		Limits:          templates.Limits{MaxPolicyCharacters: c.policyLimits.MaxCharacters},
+		PolicyValidator: c.policyLimits.Validate})
 	if err != nil {
 		return nil, err
 	}
@@ -89,47 +91,45 @@ func (s *server) sealHook(h *hookJSON) (*imprint.PreProvisioningHook, error) {
 }
 
 type templateRequest struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Type        string    `json:"type"`
-	Body        string    `json:"body"`
-	Enabled     *bool     `json:"enabled"`
-	Hook        *hookJSON `json:"preProvisioningHook"`
+	Name        string               `json:"name"`
+	Description string               `json:"description"`
+	Type        imprint.TemplateType `json:"type"`
+	Body        string               `json:"body"`
+	Enabled     *bool                `json:"enabled"`
+	Hook        *hookJSON            `json:"preProvisioningHook"`
 }
 
-func validateDescription(d string) error {
-	if utf8.RuneCountInString(d) > imprint.MaxTemplateDescription || !printable(d) {
-		return imprint.Errorf(imprint.Invalid, "description must be at most %d characters of UTF-8 with no control or bidirectional formatting characters", imprint.MaxTemplateDescription)
-	}
-	return nil
-}
+// validateDescription checks the description of a template, a thing type
+// or a thing group: see imprint.ValidateDescription.
+func validateDescription(d string) error { return imprint.ValidateDescription("description", d) }
 
 // printable reports whether s is text fit for a name or a description:
 // see imprint.SafeText.
 func printable(s string) bool { return imprint.SafeText(s) }
 
 func (q *templateRequest) Validate() error {
-	switch {
-	case !templateNameRE.MatchString(q.Name):
-		return imprint.Errorf(imprint.Invalid, "name must be 1 to 36 characters of [0-9A-Za-z_-]")
-	case q.Type != "JITP" && q.Type != "FLEET_PROVISIONING":
-		return imprint.Errorf(imprint.Invalid, "type must be JITP or FLEET_PROVISIONING")
-	case q.Body == "":
+	if err := imprint.ValidateTemplateName("name", q.Name); err != nil {
+		return err
+	}
+	if err := imprint.ValidateTemplateType("type", q.Type); err != nil {
+		return err
+	}
+	if q.Body == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"body\" is required")
 	}
 	return validateDescription(q.Description)
 }
 
 type templateJSON struct {
-	Name             string    `json:"name"`
-	Description      string    `json:"description"`
-	Type             string    `json:"type"`
-	Enabled          bool      `json:"enabled"`
-	DefaultVersionID int       `json:"defaultVersionId"`
-	Hook             *hookJSON `json:"preProvisioningHook,omitempty"`
-	Body             string    `json:"body,omitempty"`
-	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	Name             string               `json:"name"`
+	Description      string               `json:"description"`
+	Type             imprint.TemplateType `json:"type"`
+	Enabled          bool                 `json:"enabled"`
+	DefaultVersionID int                  `json:"defaultVersionId"`
+	Hook             *hookJSON            `json:"preProvisioningHook,omitempty"`
+	Body             string               `json:"body,omitempty"`
+	CreatedAt        time.Time            `json:"createdAt"`
+	UpdatedAt        time.Time            `json:"updatedAt"`
 }
 
 func templateOf(t *imprint.ProvisioningTemplate, withBody bool) templateJSON {
@@ -188,7 +188,7 @@ func templateName(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !templateNameRE.MatchString(name) {
+	if imprint.ValidateTemplateName("", name) != nil {
 		return "", imprint.Errorf(imprint.NotFound, "provisioning template %q not found", name)
 	}
 	return name, nil
@@ -216,12 +216,7 @@ func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 	q, err := queryParams(r, "limit", "cursor")
 	var after string
 	if err == nil {
-		after, err = nameCursor(q, "provisioning-templates", func(n string) error {
-			if !templateNameRE.MatchString(n) {
-				return imprint.Errorf(imprint.Invalid, "malformed template name")
-			}
-			return nil
-		})
+		after, err = nameCursor(q, "provisioning-templates", func(n string) error { return imprint.ValidateTemplateName("cursor", n) })
 	}
 	var limit int
 	if err == nil {
@@ -247,11 +242,11 @@ func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 }
 
 type templatePatch struct {
-	Description      *string            `json:"description"`
-	Enabled          *bool              `json:"enabled"`
-	Hook             optional[hookJSON] `json:"preProvisioningHook"`
-	DefaultVersionID *int               `json:"defaultVersionId"`
-	Type             string             `json:"type"`
+	Description      *string              `json:"description"`
+	Enabled          *bool                `json:"enabled"`
+	Hook             optional[hookJSON]   `json:"preProvisioningHook"`
+	DefaultVersionID *int                 `json:"defaultVersionId"`
+	Type             imprint.TemplateType `json:"type"`
 }
 
 // optional tells a JSON field left out from one set to null.

@@ -50,9 +50,18 @@ func Parse(document string, opts ...Option) (*Document, error) {
 }
 
 // Validate is Parse with the default limits, for callers that only need to
-// know whether a document is valid, such as a template's policy resources.
+// know whether a document is valid. A server checks documents under its
+// configured limits instead, with Limits.Validate.
 func Validate(document []byte) error {
-	_, _, err := parse(string(document), collect(nil))
+	return Limits{}.Validate(document)
+}
+
+// Validate is Parse under the limits l (zero fields keep their defaults),
+// for callers that only need to know whether a document is valid, such as
+// a template's policy resources: pass l.Validate as the template's
+// PolicyValidator, with the same l the policy API checks documents under.
+func (l Limits) Validate(document []byte) error {
+	_, _, err := parse(string(document), collect([]Option{WithLimits(l)}))
 	return err
 }
 
@@ -87,9 +96,8 @@ func parse(document string, o options) (*Document, []statement, error) {
 		return nil, nil, tooLarge("the policy document has " + strconv.Itoa(len(document)) +
 			" bytes; the limit is " + strconv.Itoa(lim.MaxBytes))
 	}
-	if n := countCharacters(document); n > lim.MaxCharacters {
-		return nil, nil, tooLarge("the policy document has " + strconv.Itoa(n) +
-			" characters besides whitespace; the limit is " + strconv.Itoa(lim.MaxCharacters))
+	if msg := imprint.PolicySizeProblem(document, lim.MaxCharacters); msg != "" {
+		return nil, nil, tooLarge(msg)
 	}
 	c := &compiler{lim: lim, sids: map[string]bool{}}
 	c.document(document)
@@ -202,19 +210,7 @@ func (c *compiler) statements(raw json.RawMessage) {
 
 // ValidateName returns an error of kind Invalid unless name is a valid policy
 // name: 1 to 128 characters, each a letter, a digit or one of _+=,.@- (AWS
-// IoT's rule). Compile does not check names.
+// IoT's rule, imprint.PolicyNameRule). Compile does not check names.
 func ValidateName(name string) error {
-	if name == "" || len(name) > 128 {
-		return imprint.Errorf(imprint.Invalid, "policy name must have 1 to 128 characters")
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("_+=,.@-", c) >= 0:
-		default:
-			return imprint.Errorf(imprint.Invalid, "policy name %s has a character other than letters, digits and _+=,.@-", quote(name))
-		}
-	}
-	return nil
+	return imprint.ValidatePolicyName(name)
 }

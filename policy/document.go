@@ -128,17 +128,3 @@ func syntaxMessage(err error) string {
 	}
 	return "invalid JSON: " + err.Error()
 }
-
-// countCharacters counts the characters of s that are not JSON whitespace.
-func countCharacters(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-		case c&0xc0 == 0x80: // a UTF-8 continuation byte
-		default:
-			n++
-		}
-	}
-	return n
-}

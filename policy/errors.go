@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/imprint-iot/imprint"
+)
 
 // field returns the path of member name of the element at path.
 func field(path, name string) string {
@@ -20,15 +24,6 @@ func keyPath(path, key string) string {
 	return path + "[" + strconv.Quote(key) + "]"
 }
 
-// quote returns s quoted for a message, cut to a readable length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
-			cut--
-		}
-		return strconv.Quote(s[:cut]) + "..."
-	}
-	return strconv.Quote(s)
-}
+// quote returns s quoted for a message, cut to a readable length (see
+// imprint.Quote).
+func quote(s string) string { return imprint.Quote(s) }

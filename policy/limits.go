@@ -1,10 +1,15 @@
 package policy
 
+import "github.com/imprint-iot/imprint"
+
 // Limits bounds a policy document, so that no document makes parsing,
 // compiling or deciding slow. A zero field means its default.
 type Limits struct {
 	// MaxCharacters is the most characters a document may hold, not
-	// counting whitespace (space, tab, CR, LF); default 2,048, as AWS IoT.
+	// counting whitespace (space, tab, CR, LF); default 2,048, as AWS IoT
+	// (imprint.DefaultMaxPolicyCharacters). A server passes its one
+	// configured limit (IMPRINT_POLICY_MAX_CHARACTERS) here and to the
+	// provisioning templates that hold policy documents.
 	MaxCharacters int
 	// MaxBytes is the most bytes a document may hold, whitespace included;
 	// default 65,536. It is checked before anything else.
@@ -18,7 +23,7 @@ type Limits struct {
 
 // The default limits.
 const (
-	DefaultMaxCharacters = 2048
+	DefaultMaxCharacters = imprint.DefaultMaxPolicyCharacters
 	DefaultMaxBytes      = 64 << 10
 	DefaultMaxStatements = 100
 	DefaultMaxListLength = 256

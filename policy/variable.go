@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // A key is a policy variable or condition key, such as iot:ClientId or
@@ -144,23 +146,9 @@ func parseIndex(s string) (int, bool) {
 	return n, err == nil && n >= 0
 }
 
-// validAttributeName reports whether s is a thing attribute name:
-// 1..128 characters of [a-zA-Z0-9_.,@/:#-].
-func validAttributeName(s string) bool {
-	if s == "" || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("_.,@/:#-", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validAttributeName reports whether s is a thing attribute name (see
+// imprint.AttributeNameRule).
+func validAttributeName(s string) bool { return imprint.AttributeNameRule.Valid(s) }
 
 // multi reports whether the key has many values, and so can be a condition
 // key but not a variable to substitute.

@@ -281,7 +281,7 @@ func (db *DB) DeleteTemplateVersion(ctx context.Context, name string, id int, ac
 // for an unknown template and Invalid for a template that is not JITP.
 func setCATemplate(ctx context.Context, tx pgx.Tx, caID, name string, actor imprint.Actor) error {
 	if name != "" {
-		var typ string
+		var typ imprint.TemplateType
 		err := tx.QueryRow(ctx, `SELECT type FROM provisioning_templates WHERE name = $1 FOR SHARE`, name).Scan(&typ)
 		if err == pgx.ErrNoRows {
 			return templateNotFound(name)
@@ -289,7 +289,7 @@ func setCATemplate(ctx context.Context, tx pgx.Tx, caID, name string, actor impr
 		if err != nil {
 			return err
 		}
-		if typ != "JITP" {
+		if typ != imprint.TemplateJITP {
 			return imprint.Errorf(imprint.Invalid, "template %s is %s; a CA provisions with a JITP template", name, typ)
 		}
 	}

@@ -18,44 +18,15 @@ type Problem = imprint.Problem
 // client as a list.
 type ValidationError = imprint.ValidationError
 
-// child returns the path of the member key of the object at path.
-func child(path, key string) string {
-	if needsQuote(key) {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+// child returns the path of the member key of the object at path (see
+// imprint.ChildPath).
+func child(path, key string) string { return imprint.ChildPath(path, key) }
 
 // index returns the path of item i of the array at path.
 func index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-func needsQuote(key string) bool {
-	if key == "" {
-		return true
-	}
-	for i := 0; i < len(key); i++ {
-		switch c := key[i]; {
-		case c == '.' || c == '[' || c == ']' || c == '"' || c <= ' ' || c >= 0x7f:
-			return true
-		}
-	}
-	return false
-}
-
-// quote returns s quoted for a message, cut to a readable length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
-			cut--
-		}
-		return strconv.Quote(s[:cut]) + "..."
-	}
-	return strconv.Quote(s)
-}
+// quote returns s quoted for a message, cut to a readable length (see
+// imprint.Quote).
+func quote(s string) string { return imprint.Quote(s) }

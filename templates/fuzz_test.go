@@ -77,27 +77,27 @@ func checkError(t *testing.T, err error) {
 func checkPlan(t *testing.T, tmpl *Template, p *Plan) {
 	t.Helper()
 	maxString := 4 * tmpl.limits.MaxBodyLength // literals, parameters and computed values are all shorter
-	check := func(what, s string, rule *nameRule) {
+	check := func(what, s string, rule *imprint.NameRule) {
 		if len(s) > maxString {
 			t.Fatalf("%s has %d bytes", what, len(s))
 		}
 		if rule != nil {
-			if msg := rule.check(s); msg != "" {
+			if msg := rule.Problem(s); msg != "" {
 				t.Fatalf("%s: %s", what, msg)
 			}
 		}
 	}
 	if th := p.Thing; th != nil {
-		check("thing name", th.Name, thingNameRule)
+		check("thing name", th.Name, imprint.ThingNameRule)
 		if len(th.Groups) > tmpl.limits.MaxThingGroups || len(th.Attributes) > tmpl.limits.MaxAttributes {
 			t.Fatalf("thing %+v breaks the limits", th)
 		}
 		for _, g := range th.Groups {
-			check("group", g, thingGroupRule)
+			check("group", g, imprint.ThingGroupNameRule)
 		}
 		for k, v := range th.Attributes {
-			check("attribute name", k, attrNameRule)
-			check("attribute value", v, attrValueRule)
+			check("attribute name", k, imprint.AttributeNameRule)
+			check("attribute value", v, imprint.AttributeValueRule)
 		}
 	}
 	if c := p.Certificate; c != nil {
@@ -109,7 +109,7 @@ func checkPlan(t *testing.T, tmpl *Template, p *Plan) {
 		}
 	}
 	for _, pol := range p.Policies {
-		check("policy name", pol.Name, policyNameRule)
+		check("policy name", pol.Name, imprint.PolicyNameRule)
 		if pol.Document != "" && !json.Valid([]byte(pol.Document)) {
 			t.Fatalf("policy document %q is not JSON", pol.Document)
 		}

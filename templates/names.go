@@ -2,81 +2,18 @@ package templates
 
 import (
 	"strings"
-	"unicode/utf8"
+
+	"github.com/imprint-iot/imprint"
 )
 
-// nameRule is a naming rule of AWS IoT's API model: a length range and the
-// characters allowed.
-type nameRule struct {
-	what     string
-	min, max int
-	allowed  [256]bool
-	chars    string // for messages
-}
-
-func newRule(what string, min, max int, extra string) *nameRule {
-	r := &nameRule{what: what, min: min, max: max, chars: "letters, digits and " + extra}
-	for c := 'a'; c <= 'z'; c++ {
-		r.allowed[c] = true
-		r.allowed[c-'a'+'A'] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		r.allowed[c] = true
-	}
-	for i := 0; i < len(extra); i++ {
-		r.allowed[extra[i]] = true
-	}
-	return r
-}
-
-// The naming rules (section 1.3 of the reference).
-var (
-	thingNameRule    = newRule("thing name", 1, 128, ":_-")
-	thingTypeRule    = newRule("thing type name", 1, 128, ":_-")
-	thingGroupRule   = newRule("thing group name", 1, 128, ":_-")
-	billingGroupRule = newRule("billing group name", 1, 128, ":_-")
-	attrNameRule     = newRule("attribute name", 1, 128, "_.,@/:#-")
-	attrValueRule    = newRule("attribute value", 0, 800, "_.,@/:#=[]-")
-	policyNameRule   = newRule("policy name", 1, 128, "_+=,.@-")
-)
-
-// check returns "" if s satisfies the rule, or what is wrong.
-func (r *nameRule) check(s string) string {
-	if len(s) < r.min {
-		return "the " + r.what + " is empty"
-	}
-	if len(s) > r.max {
-		return "the " + r.what + " " + quote(s) + " is longer than " + itoa(r.max) + " characters"
-	}
-	if i := r.forbidden(s); i >= 0 {
-		return "the " + r.what + " " + quote(s) + " contains " + quote(badChar(s, i)) + "; allowed are " + r.chars
-	}
-	return ""
-}
-
-// forbidden returns the index of the first character s may not contain,
-// or -1.
-func (r *nameRule) forbidden(s string) int {
-	for i := 0; i < len(s); i++ {
-		if !r.allowed[s[i]] {
-			return i
-		}
-	}
-	return -1
-}
-
-func badChar(s string, i int) string {
-	for i > 0 && !utf8.RuneStart(s[i]) {
-		i--
-	}
-	_, size := utf8.DecodeRuneInString(s[i:])
-	return s[i : i+size]
-}
+// The names a template makes are checked by the rules of the root package
+// (imprint.ThingNameRule and the others), when the template is saved for
+// the literal text it holds and when it is evaluated for the values made.
 
 // checkStatic reports, when the template is saved, a value that can never
 // satisfy rule: a constant that breaks it, or literal text that every
 // result contains and that holds a forbidden character or is too long.
-func (c *compiler) checkStatic(e *expr, rule *nameRule) bool {
+func (c *compiler) checkStatic(e *expr, rule *imprint.NameRule) bool {
 	if e == nil {
 		return true
 	}
@@ -84,22 +21,18 @@ func (c *compiler) checkStatic(e *expr, rule *nameRule) bool {
 		if e.kind != kString {
 			return true
 		}
-		if msg := rule.check(e.lit.s); msg != "" {
-			c.ps.Add(e.path, msg)
-			return false
-		}
-		return true
+		return rule.Check(&c.ps, e.path, e.lit.s)
 	}
 	total := 0
 	for _, f := range fragments(e, nil) {
-		if i := rule.forbidden(f); i >= 0 {
-			c.ps.Add(e.path, "every "+rule.what+" made here contains "+quote(badChar(f, i))+"; allowed are "+rule.chars)
+		if ch := rule.ForbiddenChar(f); ch != "" {
+			c.ps.Add(e.path, "every "+rule.What()+" made here contains "+quote(ch)+"; allowed are "+rule.Allowed())
 			return false
 		}
 		total += len(f)
 	}
-	if total > rule.max {
-		c.ps.Add(e.path, "every "+rule.what+" made here is longer than "+itoa(rule.max)+" characters")
+	if total > rule.MaxLength() {
+		c.ps.Add(e.path, "every "+rule.What()+" made here is longer than "+itoa(rule.MaxLength())+" characters")
 		return false
 	}
 	return true

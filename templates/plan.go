@@ -121,12 +121,12 @@ func (t *Template) Evaluate(in Input) (*Plan, error) {
 func (ev *evaluator) thing(r *thingResource, th *Thing) {
 	th.LogicalID, th.Overrides = r.id, r.overrides
 	if r.name != nil {
-		th.Name = ev.name(r.name, thingNameRule, true)
+		th.Name = ev.name(r.name, imprint.ThingNameRule, true)
 	}
-	th.TypeName = ev.name(r.typeName, thingTypeRule, false)
-	th.BillingGroup = ev.name(r.billing, billingGroupRule, false)
+	th.TypeName = ev.name(r.typeName, imprint.ThingTypeNameRule, false)
+	th.BillingGroup = ev.name(r.billing, imprint.BillingGroupNameRule, false)
 	if r.hasAttrs {
-		th.Attributes = ev.object(r.attrs, attrValueRule)
+		th.Attributes = ev.object(r.attrs, imprint.AttributeValueRule)
 	}
 	if r.groups != nil {
 		th.Groups = ev.groups(r.groups)
@@ -134,16 +134,14 @@ func (ev *evaluator) thing(r *thingResource, th *Thing) {
 }
 
 // name evaluates an optional string property and checks it against rule.
-func (ev *evaluator) name(e *expr, rule *nameRule, required bool) string {
+func (ev *evaluator) name(e *expr, rule *imprint.NameRule, required bool) string {
 	if e == nil {
 		return ""
 	}
 	v := ev.eval(e)
 	switch v.kind {
 	case kString:
-		if msg := rule.check(v.s); msg != "" {
-			ev.ps.Add(e.path, msg)
-		}
+		rule.Check(&ev.ps, e.path, v.s)
 		return v.s
 	case kNone:
 		if required {
@@ -157,16 +155,14 @@ func (ev *evaluator) name(e *expr, rule *nameRule, required bool) string {
 
 // object evaluates AttributePayload or DeviceConfiguration; members whose
 // value is AWS::NoValue are left out.
-func (ev *evaluator) object(members []keyedExpr, rule *nameRule) map[string]string {
+func (ev *evaluator) object(members []keyedExpr, rule *imprint.NameRule) map[string]string {
 	m := make(map[string]string, len(members))
 	for _, kv := range members {
 		v := ev.eval(kv.e)
 		switch v.kind {
 		case kString:
 			if rule != nil {
-				if msg := rule.check(v.s); msg != "" {
-					ev.ps.Add(kv.e.path, msg)
-				}
+				rule.Check(&ev.ps, kv.e.path, v.s)
 			}
 			m[kv.key] = v.s
 		case kList:
@@ -179,9 +175,10 @@ func (ev *evaluator) object(members []keyedExpr, rule *nameRule) map[string]stri
 func (ev *evaluator) groups(e *expr) []string {
 	var out []string
 	add := func(g string) {
-		if msg := thingGroupRule.check(g); msg != "" {
-			ev.ps.Add(e.path, msg)
-		} else if !slices.Contains(out, g) {
+		if !imprint.ThingGroupNameRule.Check(&ev.ps, e.path, g) {
+			return
+		}
+		if !slices.Contains(out, g) {
 			out = append(out, g)
 		}
 	}
@@ -248,7 +245,7 @@ func (ev *evaluator) certificate(r *certResource, c *Certificate) {
 func (ev *evaluator) policy(r *policyResource) Policy {
 	p := Policy{LogicalID: r.id, Document: r.fixedDoc, Name: r.autoName}
 	if r.name != nil {
-		p.Name = ev.name(r.name, policyNameRule, true)
+		p.Name = ev.name(r.name, imprint.PolicyNameRule, true)
 		return p
 	}
 	if r.fixedDoc == "" {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
-	"unicode"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -31,10 +30,6 @@ type docPart struct {
 	e    *expr
 }
 
-// maxPolicyLength is AWS IoT's bound on a policy document, not counting
-// whitespace.
-const maxPolicyLength = 2048
-
 func (c *compiler) policy(id, path string, cond int, props, overrides *jnode) {
 	if len(c.t.policies) >= c.limits.MaxPolicies {
 		c.ps.Add(path, "a template declares at most "+itoa(c.limits.MaxPolicies)+" policies")
@@ -50,7 +45,7 @@ func (c *compiler) policy(id, path string, cond int, props, overrides *jnode) {
 		switch key {
 		case "PolicyName":
 			r.name = c.stringExpr(v, vpath, false)
-			c.checkStatic(r.name, policyNameRule)
+			c.checkStatic(r.name, imprint.PolicyNameRule)
 		case "PolicyDocument":
 			r.hasDoc, r.docPath = true, vpath
 			c.policyDocument(r, v, vpath)
@@ -157,16 +152,18 @@ func writeJSONString(b *strings.Builder, s string) {
 // checkPolicy adds a problem under path for each way doc is not an IoT
 // policy document, then asks the PolicyValidator if there is one.
 func (c *compiler) checkPolicy(doc, path string, ps *imprint.Problems) {
-	checkPolicyDocument(doc, path, c.limits.MaxDepth, c.t.validator, ps)
+	checkPolicyDocument(doc, path, c.limits, c.t.validator, ps)
 }
 
-func checkPolicyDocument(doc, path string, maxDepth int, validator func([]byte) error, ps *imprint.Problems) {
-	if n := nonSpaceLength(doc); n > maxPolicyLength {
-		ps.Add(path, "the policy document has "+itoa(n)+" characters not counting whitespace; the limit is "+itoa(maxPolicyLength))
+// checkPolicyDocument checks doc against the size limit of every policy
+// document (lim.MaxPolicyCharacters), then as JSON, then with validator.
+func checkPolicyDocument(doc, path string, lim Limits, validator func([]byte) error, ps *imprint.Problems) {
+	if msg := imprint.PolicySizeProblem(doc, lim.MaxPolicyCharacters); msg != "" {
+		ps.Add(path, msg)
 		return
 	}
 	var sub imprint.Problems
-	root := decodeJSON(doc, maxDepth, &sub)
+	root := decodeJSON(doc, lim.MaxDepth, &sub)
 	if root != nil {
 		checkPolicyRoot(root, &sub)
 	}
@@ -188,16 +185,6 @@ func joinPath(prefix, sub string) string {
 		return prefix + sub
 	}
 	return prefix + "." + sub
-}
-
-func nonSpaceLength(s string) int {
-	n := 0
-	for _, r := range s {
-		if !unicode.IsSpace(r) {
-			n++
-		}
-	}
-	return n
 }
 
 func checkPolicyRoot(root *jnode, ps *imprint.Problems) {
@@ -310,7 +297,7 @@ func (ev *evaluator) document(r *policyResource) (doc string, ok bool) {
 		doc = b.String()
 	}
 	before := ev.ps.Len()
-	checkPolicyDocument(doc, r.docPath, ev.t.limits.MaxDepth, ev.t.validator, &ev.ps)
+	checkPolicyDocument(doc, r.docPath, ev.t.limits, ev.t.validator, &ev.ps)
 	return doc, ev.ps.Len() == before
 }
 

@@ -2,6 +2,8 @@ package templates
 
 import (
 	"strings"
+
+	"github.com/imprint-iot/imprint"
 )
 
 // The resource types.
@@ -106,13 +108,13 @@ func (c *compiler) thing(id, path string, cond int, props, overrides *jnode) {
 		switch key {
 		case "ThingName":
 			r.name = c.stringExpr(v, vpath, false)
-			c.checkStatic(r.name, thingNameRule)
+			c.checkStatic(r.name, imprint.ThingNameRule)
 		case "ThingTypeName":
 			r.typeName = c.stringExpr(v, vpath, true)
-			c.checkStatic(r.typeName, thingTypeRule)
+			c.checkStatic(r.typeName, imprint.ThingTypeNameRule)
 		case "BillingGroup":
 			r.billing = c.stringExpr(v, vpath, true)
-			c.checkStatic(r.billing, billingGroupRule)
+			c.checkStatic(r.billing, imprint.BillingGroupNameRule)
 		case "ThingGroups":
 			r.groups = c.thingGroups(v, vpath)
 		case "AttributePayload":
@@ -144,13 +146,11 @@ func (c *compiler) thingGroups(n *jnode, path string) *expr {
 			c.ps.Add(path, "a thing is in at most "+itoa(c.limits.MaxThingGroups)+" groups")
 		}
 		for i, g := range e.lit.list {
-			if msg := thingGroupRule.check(g); msg != "" {
-				c.ps.Add(index(path, i), msg)
-			}
+			imprint.ThingGroupNameRule.Check(&c.ps, index(path, i), g)
 		}
 	case opList:
 		for _, a := range e.args {
-			c.checkStatic(a, thingGroupRule)
+			c.checkStatic(a, imprint.ThingGroupNameRule)
 		}
 	}
 	return e
@@ -161,19 +161,17 @@ func (c *compiler) attributes(n *jnode, path string) []keyedExpr {
 		c.ps.Add(path, "must be an object of attribute names and values")
 		return nil
 	}
-	if len(n.keys) > c.limits.MaxAttributes {
-		c.ps.Add(path, "a thing has at most "+itoa(c.limits.MaxAttributes)+" attributes")
+	if !imprint.CheckAttributeCount(&c.ps, path, len(n.keys), c.limits.MaxAttributes) {
 		return nil
 	}
 	attrs := make([]keyedExpr, 0, len(n.keys))
 	for i, key := range n.keys {
 		vpath := child(path, key)
-		if msg := attrNameRule.check(key); msg != "" {
-			c.ps.Add(vpath, msg)
+		if !imprint.AttributeNameRule.Check(&c.ps, vpath, key) {
 			continue
 		}
 		e := c.stringExpr(n.items[i], vpath, true)
-		if e == nil || !c.checkStatic(e, attrValueRule) {
+		if e == nil || !c.checkStatic(e, imprint.AttributeValueRule) {
 			continue
 		}
 		if e.op != opNoValue {

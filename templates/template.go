@@ -6,34 +6,19 @@ import (
 	"github.com/imprint-iot/imprint"
 )
 
-// Type is the kind of a provisioning template. It decides which parameters
-// a template receives and how the certificate may be named.
-type Type string
+// Type is the kind of a provisioning template: the root's
+// imprint.TemplateType, named here too for callers of this package.
+type Type = imprint.TemplateType
 
-// The template types. JITP and FleetProvisioning are AWS IoT's stored
-// template types; Registration is Imprint's name for the template bodies
-// passed to the control-plane RegisterThing and to bulk registration, which
-// AWS IoT does not store with a type.
+// The template types, the root's constants: JITP and FleetProvisioning are
+// the types a stored template may have; Registration is for the template
+// bodies passed to the control-plane RegisterThing and to bulk
+// registration, which are not stored.
 const (
-	// FleetProvisioning templates are used by RegisterThing over the device
-	// API: request parameters, pre-provisioning hook overrides and
-	// AWS::IoT::Certificate::Id. The certificate is named by CertificateId.
-	FleetProvisioning Type = "FLEET_PROVISIONING"
-	// JITP templates run when a device first connects with a certificate of
-	// a registered CA: they receive only certificate-derived parameters.
-	JITP Type = "JITP"
-	// Registration templates are used by the factory's RegisterThing and
-	// bulk registration: request parameters only; the certificate may be
-	// named by CertificateId, CertificateSigningRequest or CertificatePem.
-	Registration Type = "REGISTRATION"
+	FleetProvisioning = imprint.TemplateFleetProvisioning
+	JITP              = imprint.TemplateJITP
+	Registration      = imprint.TemplateRegistration
 )
-
-// Valid reports whether t is a known type. Stored templates (with a name
-// and versions) are JITP or FleetProvisioning; Registration is only for
-// template bodies passed with a request.
-func (t Type) Valid() bool {
-	return t == FleetProvisioning || t == JITP || t == Registration
-}
 
 // Options controls Parse. The zero value parses a fleet provisioning
 // template with the default limits, Imprint's extensions enabled, every
@@ -73,8 +58,12 @@ type Limits struct {
 	MaxOutputLength    int // bytes computed by one evaluation in total; default 65,536
 	MaxParameterLength int // characters of one parameter value; default 4,096 (AWS IoT's limit)
 	MaxPolicies        int // policy resources; default 10
-	MaxAttributes      int // thing attributes; default 50
-	MaxThingGroups     int // thing groups; default 10
+	MaxAttributes      int // thing attributes; default 50 (imprint.MaxThingAttributes)
+	MaxThingGroups     int // thing groups; default 10 (imprint.MaxGroupsPerThing)
+	// MaxPolicyCharacters bounds every policy document of the template, not
+	// counting whitespace; default imprint.DefaultMaxPolicyCharacters (2,048).
+	// Give the server's configured limit, the one its policy API checks.
+	MaxPolicyCharacters int
 }
 
 // The default limits.
@@ -86,8 +75,8 @@ const (
 	DefaultMaxOutputLength    = 65536
 	DefaultMaxParameterLength = 4096
 	DefaultMaxPolicies        = 10
-	DefaultMaxAttributes      = 50
-	DefaultMaxThingGroups     = 10
+	DefaultMaxAttributes      = imprint.MaxThingAttributes
+	DefaultMaxThingGroups     = imprint.MaxGroupsPerThing
 )
 
 func (l Limits) withDefaults() Limits {
@@ -105,6 +94,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxPolicies, DefaultMaxPolicies)
 	def(&l.MaxAttributes, DefaultMaxAttributes)
 	def(&l.MaxThingGroups, DefaultMaxThingGroups)
+	def(&l.MaxPolicyCharacters, imprint.DefaultMaxPolicyCharacters)
 	return l
 }
 
@@ -154,7 +144,7 @@ func Parse(body string, opts Options) (*Template, error) {
 	if opts.Type == "" {
 		opts.Type = FleetProvisioning
 	}
-	if !opts.Type.Valid() {
+	if !opts.Type.Valid() && opts.Type != Registration {
 		return nil, imprint.Errorf(imprint.Invalid, "unknown template type %s (want JITP or FLEET_PROVISIONING)", quote(string(opts.Type)))
 	}
 	c := &compiler{opts: opts, limits: opts.Limits.withDefaults()}

@@ -96,7 +96,7 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	fs.IntVar(&c.MaxVersions, "template-max-versions", maxVersions, "versions a provisioning template may have (IMPRINT_TEMPLATE_MAX_VERSIONS)")
 	maxPolicy, err := strconv.Atoi(getenv("IMPRINT_POLICY_MAX_CHARACTERS"))
 	if err != nil {
-		maxPolicy = 2048
+		maxPolicy = imprint.DefaultMaxPolicyCharacters
 	}
 	fs.IntVar(&c.MaxPolicyChars, "policy-max-characters", maxPolicy, "non-whitespace characters a policy document may have (IMPRINT_POLICY_MAX_CHARACTERS)")
 	allowHTTP := getenv("IMPRINT_WEBHOOK_ALLOW_HTTP") == "true"
