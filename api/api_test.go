@@ -111,7 +111,8 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 	go hub.Run(bg)
 	go dispatcher.Run(bg)
 	go jobs.Run(bg)
-	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{ocsp}})
+	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{ocsp},
+		Outbound: guard, Secrets: secrets, HookAllowHTTP: true})
 	h := api.NewHandler(api.Deps{Log: log, Engine: engine, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
 		CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, WebhookAllowHTTP: true,
 		OCSPMaxAge: time.Minute, Outbound: guard})

@@ -111,8 +111,13 @@ func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
-		t.Fatal(err)
+	// The request waiting on the lock goes first: were the lock's holder
+	// ended first, the request could take the lock and commit before its
+	// own end came.
+	for _, which := range []string{`AND wait_event_type = 'Lock'`, ``} {
+		if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 `+which, name); err != nil {
+			t.Fatal(err)
+		}
 	}
 	first := <-inFlight
 	if first.status != 503 || strings.Contains(string(first.body), "BEGIN CERTIFICATE") {

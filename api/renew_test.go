@@ -7,11 +7,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imprint-iot/imprint/ca"
 )
@@ -63,6 +65,18 @@ func (e *env) renewedProof(id string) string {
 		e.t.Fatal(err)
 	}
 	return data.Proof
+}
+
+// waitRenewedProof waits for the certificate.renewed event of id to be
+// listed with the given proof: the listing shows an event once no
+// transaction older than its own is still running, which may be a moment
+// after the renewal has answered.
+func (e *env) waitRenewedProof(id, want string) {
+	e.t.Helper()
+	waitFor(e.t, 10*time.Second, func() (bool, string) {
+		got := e.renewedProof(id)
+		return got == want, fmt.Sprintf("certificate.renewed of %s lists proof %q, want %q", id, got, want)
+	})
 }
 
 // TestRenewNeedsTheOldKey renews as a factory without the old key (refused,
@@ -119,9 +133,7 @@ func TestRenewNeedsTheOldKey(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("factory, same key: renew = %d %s", r.status, r.body)
 	}
-	if p := e.renewedProof(victim.CertificateID); p != "same-key" {
-		t.Errorf("factory, same key: proof = %q, want same-key", p)
-	}
+	e.waitRenewedProof(victim.CertificateID, "same-key")
 
 	// An admin with a new key: 201, "admin".
 	newKey := p256(t)
@@ -131,9 +143,7 @@ func TestRenewNeedsTheOldKey(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("admin, new key: renew = %d %s", r.status, r.body)
 	}
-	if p := e.renewedProof(second.CertificateID); p != "admin" {
-		t.Errorf("admin, new key: proof = %q, want admin", p)
-	}
+	e.waitRenewedProof(second.CertificateID, "admin")
 
 	// A factory token re-keying with a proof signed by the old key: 201,
 	// "signature".
@@ -142,7 +152,5 @@ func TestRenewNeedsTheOldKey(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("factory, new key with proof: renew = %d %s", r.status, r.body)
 	}
-	if p := e.renewedProof(third.CertificateID); p != "signature" {
-		t.Errorf("factory, new key with proof: proof = %q, want signature", p)
-	}
+	e.waitRenewedProof(third.CertificateID, "signature")
 }

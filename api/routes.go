@@ -47,13 +47,6 @@ type Deps struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For and X-Real-IP
 	// headers are believed; with none, the client's address is the peer's.
 	TrustedProxies []netip.Prefix
-	// MaxTemplateVersions is how many versions a provisioning template may
-	// have (imprint.DefaultMaxTemplateVersions if 0).
-	MaxTemplateVersions int
-	// MaxPolicyCharacters is the most characters, whitespace aside, of an IoT
-	// policy document (imprint.DefaultMaxPolicyCharacters, 2,048, if 0), in
-	// the policy API and in provisioning templates alike.
-	MaxPolicyCharacters int
 	// MetricsElsewhere leaves /metrics off the API: the caller serves the
 	// Registry on a listener of its own. False serves it at /metrics.
 	MetricsElsewhere bool
@@ -87,8 +80,6 @@ type server struct {
 	ocspMaxAge   time.Duration
 	webhookHTTP  bool
 	outbound     *outbound.Guard
-	templates    *templateCache
-	maxVersions  int
 	engine       *provisioning.Engine
 	policyLimits policy.Limits
 }
@@ -102,16 +93,11 @@ func NewHandler(d Deps) http.Handler {
 		log: d.Log, ca: d.CA, store: d.Store, auth: d.Tokens, metrics: newMetrics(d.Registry),
 		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
 		ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
-		outbound:  d.Outbound,
-		templates: &templateCache{}, maxVersions: d.MaxTemplateVersions,
-		engine: d.Engine, policyLimits: policy.Limits{MaxCharacters: d.MaxPolicyCharacters},
+		outbound: d.Outbound,
+		engine:   d.Engine, policyLimits: d.Engine.PolicyLimits(), // one policy limit for policies and templates
 	}
 	if s.auth == nil {
 		s.auth = NewTokenCache(d.Store, d.Log)
-	}
-	s.templates.policyLimits = s.policyLimits // one policy limit for policies and templates
-	if s.maxVersions <= 0 {
-		s.maxVersions = imprint.DefaultMaxTemplateVersions
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, realIP(d.TrustedProxies), s.logRequests, s.recoverPanics, s.metrics.observe)

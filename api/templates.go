@@ -2,18 +2,13 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/policy"
-	"github.com/imprint-iot/imprint/templates"
+	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // TemplateStore keeps provisioning templates and their versions.
@@ -29,65 +24,18 @@ type TemplateStore interface {
 	DeleteTemplateVersion(ctx context.Context, name string, id int, actor imprint.Actor) error
 }
 
-// templateCache holds parsed templates by the hash of their type and body:
-// a version is parsed once, however often it is used.
-type templateCache struct {
-	// policyLimits bound the policy documents of templates: the limits the
-	// policy API checks documents under (the server's policyLimits).
-	policyLimits policy.Limits
-
-	mu sync.Mutex
-	m  map[[32]byte]*templates.Template
-}
-
-// maxCachedTemplates bounds the cache; past it, it starts afresh.
-const maxCachedTemplates = 4096
-
-func (c *templateCache) parse(typ imprint.TemplateType, body string) (*templates.Template, error) {
-	key := sha256.Sum256([]byte(string(typ) + "\x00" + body))
-	c.mu.Lock()
-	t, ok := c.m[key]
-	c.mu.Unlock()
-	if ok {
-		return t, nil
-	}
-	t, err := templates.Parse(body, templates.Options{Type: typ,
-		Limits:          templates.Limits{MaxPolicyCharacters: c.policyLimits.MaxCharacters},
-		PolicyValidator: c.policyLimits.Validate})
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxCachedTemplates {
-		c.m = map[[32]byte]*templates.Template{}
-	}
-	c.m[key] = t
-	c.mu.Unlock()
-	return t, nil
-}
-
 type hookJSON struct {
 	URL       string `json:"url"`
 	Secret    string `json:"secret,omitempty"` // in requests only
 	TimeoutMs int    `json:"timeoutMs,omitempty"`
 }
 
-// sealHook checks a hook and seals its secret.
-func (s *server) sealHook(h *hookJSON) (*imprint.PreProvisioningHook, error) {
+// hookOf is the hook a request gives; nil for none.
+func hookOf(h *hookJSON) *provisioning.Hook {
 	if h == nil {
-		return nil, nil
+		return nil
 	}
-	probe := webhookRequest{URL: h.URL, Events: []string{"*"}, Secret: h.Secret}
-	if err := probe.validate(s.webhookHTTP, s.outbound); err != nil {
-		return nil, imprint.Errorf(imprint.Invalid, "preProvisioningHook: %s", imprint.ErrorMessage(err))
-	}
-	if h.TimeoutMs == 0 {
-		h.TimeoutMs = 5000
-	}
-	if h.TimeoutMs < 100 || h.TimeoutMs > 5000 {
-		return nil, imprint.Errorf(imprint.Invalid, "preProvisioningHook.timeoutMs must be from 100 to 5000")
-	}
-	return &imprint.PreProvisioningHook{URL: h.URL, SealedSecret: s.secrets.Seal(h.Secret), TimeoutMs: h.TimeoutMs}, nil
+	return &provisioning.Hook{URL: h.URL, Secret: h.Secret, TimeoutMs: h.TimeoutMs}
 }
 
 type templateRequest struct {
@@ -151,18 +99,9 @@ func (s *server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.templates.parse(req.Type, req.Body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	hook, err := s.sealHook(req.Hook)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	t := &imprint.ProvisioningTemplate{Name: req.Name, Description: req.Description, Type: req.Type,
-		Enabled: req.Enabled == nil || *req.Enabled, Hook: hook, Body: req.Body}
-	if err := s.store.CreateTemplate(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
+		Enabled: req.Enabled == nil || *req.Enabled, Body: req.Body}
+	if err := s.engine.CreateTemplate(r.Context(), imprint.ActorFromContext(r.Context()), t, hookOf(req.Hook)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -285,17 +224,17 @@ func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) {
 	case req.Description != nil:
 		err = validateDescription(*req.Description)
 	}
-	if err == nil && req.Hook.Set {
-		var hook *imprint.PreProvisioningHook
-		hook, err = s.sealHook(req.Hook.Value)
-		u.Hook = &hook
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	var hook **provisioning.Hook
+	if req.Hook.Set {
+		h := hookOf(req.Hook.Value)
+		hook = &h
+	}
 	u.Description, u.Enabled, u.DefaultVersion = req.Description, req.Enabled, req.DefaultVersionID
-	t, err := s.store.UpdateTemplate(r.Context(), name, u, imprint.ActorFromContext(r.Context()))
+	t, err := s.engine.UpdateTemplate(r.Context(), imprint.ActorFromContext(r.Context()), name, u, hook)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -347,9 +286,8 @@ func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		name, err = templateName(r)
 	}
-	var t *imprint.ProvisioningTemplate
 	if err == nil {
-		t, err = s.store.Template(r.Context(), name)
+		_, err = s.store.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -359,11 +297,7 @@ func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.templates.parse(t.Type, req.Body); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	v, err := s.store.CreateTemplateVersion(r.Context(), name, req.Body, setDefault, s.maxVersions, imprint.ActorFromContext(r.Context()))
+	v, err := s.engine.CreateTemplateVersion(r.Context(), imprint.ActorFromContext(r.Context()), name, req.Body, setDefault)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -472,9 +406,8 @@ type previewRequest struct {
 // applied.
 func (s *server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	name, err := templateName(r)
-	var t *imprint.ProvisioningTemplate
 	if err == nil {
-		t, err = s.store.Template(r.Context(), name)
+		_, err = s.store.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -484,38 +417,11 @@ func (s *server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	plan, err := s.preview(r.Context(), t, req)
+	plan, err := s.engine.PreviewTemplate(r.Context(), provisioning.PreviewRequest{Name: name, VersionID: req.VersionID,
+		Parameters: req.Parameters, CertificatePEM: req.CertificatePEM})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	encode(w, http.StatusOK, plan)
-}
-
-func (s *server) preview(ctx context.Context, t *imprint.ProvisioningTemplate, req previewRequest) (*templates.Plan, error) {
-	body := t.Body
-	if req.VersionID != 0 && req.VersionID != t.DefaultVersion {
-		v, err := s.store.TemplateVersion(ctx, t.Name, req.VersionID)
-		if err != nil {
-			return nil, err
-		}
-		body = v.Body
-	}
-	tpl, err := s.templates.parse(t.Type, body)
-	if err != nil {
-		return nil, err
-	}
-	in := templates.Input{Parameters: req.Parameters}
-	if req.CertificatePEM != "" {
-		block, _ := pem.Decode([]byte(req.CertificatePEM))
-		if block == nil || block.Type != "CERTIFICATE" || len(req.CertificatePEM) > 65536 {
-			return nil, imprint.Errorf(imprint.Invalid, "certificatePem must be one PEM CERTIFICATE of at most 64 KiB")
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, imprint.Errorf(imprint.Invalid, "certificatePem: %v", err)
-		}
-		in.Certificate = templates.CertificateParameters(cert)
-	}
-	return tpl.Evaluate(in)
 }

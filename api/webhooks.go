@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
 
@@ -38,23 +37,13 @@ type webhookRequest struct {
 // validate checks the request; plain HTTP URLs are refused unless allowed,
 // and so are hosts the guard knows it would refuse (guard.CheckHost).
 func (q *webhookRequest) validate(allowHTTP bool, guard *outbound.Guard) error {
-	u, err := url.Parse(q.URL)
-	switch {
-	case q.URL == "" || len(q.URL) > 2048 || err != nil || u.Host == "" || !printable(q.URL):
-		return imprint.Errorf(imprint.Invalid, "url must be an absolute URL of at most 2048 characters")
-	case u.Scheme != "https" && !(u.Scheme == "http" && allowHTTP):
-		return imprint.Errorf(imprint.Invalid, "url must be https (plain http is allowed only with IMPRINT_WEBHOOK_ALLOW_HTTP)")
-	case u.User != nil:
-		return imprint.Errorf(imprint.Invalid, "url must not hold credentials; deliveries are signed with the secret")
-	case u.Hostname() == "":
-		return imprint.Errorf(imprint.Invalid, "url must name a host")
+	if err := guard.CheckURL(q.URL, allowHTTP); err != nil {
+		return err
 	}
-	if err := guard.CheckHost(u.Hostname()); err != nil {
+	if err := outbound.CheckSecret(q.Secret); err != nil {
 		return err
 	}
 	switch {
-	case len(q.Secret) < 16 || len(q.Secret) > 256:
-		return imprint.Errorf(imprint.Invalid, "secret must be 16 to 256 characters")
 	case len(q.Events) == 0 || len(q.Events) > len(imprint.EventTypes):
 		return imprint.Errorf(imprint.Invalid, "events must name at least one event type, or \"*\" for all")
 	}

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -65,7 +66,7 @@ func TestHubFansOutNewEvents(t *testing.T) {
 	// until an event comes through, so that it surely listens.
 	warm := map[string]bool{}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		warm[mustToken(t, db, "warm-up")] = true
+		warm[mustToken(t, db, fmt.Sprintf("warm-up-%d", len(warm)))] = true
 		if _, ok := next(t, one, 200*time.Millisecond); ok {
 			break
 		}

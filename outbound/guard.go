@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -324,4 +325,36 @@ func parseIPv4Number(s string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(s, base, 64)
 	return n, err == nil
+}
+
+// MaxURLLength is the longest outbound URL accepted.
+const MaxURLLength = 2048
+
+// CheckURL returns Invalid unless raw is an absolute https URL (http too
+// when allowHTTP) of at most MaxURLLength printable characters, without
+// credentials, whose host CheckHost accepts. It is the check of a webhook's
+// or a pre-provisioning hook's URL when it is saved; the dialer checks the
+// address again on every connection.
+func (g *Guard) CheckURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "" || len(raw) > MaxURLLength || err != nil || u.Host == "" || !imprint.SafeText(raw):
+		return imprint.Errorf(imprint.Invalid, "url must be an absolute URL of at most %d characters", MaxURLLength)
+	case u.Scheme != "https" && !(u.Scheme == "http" && allowHTTP):
+		return imprint.Errorf(imprint.Invalid, "url must be https (plain http is allowed only with IMPRINT_WEBHOOK_ALLOW_HTTP)")
+	case u.User != nil:
+		return imprint.Errorf(imprint.Invalid, "url must not hold credentials; requests are signed with the secret")
+	case u.Hostname() == "":
+		return imprint.Errorf(imprint.Invalid, "url must name a host")
+	}
+	return g.CheckHost(u.Hostname())
+}
+
+// CheckSecret returns Invalid unless secret, the key outbound requests are
+// signed with, is 16 to 256 characters.
+func CheckSecret(secret string) error {
+	if len(secret) < 16 || len(secret) > 256 {
+		return imprint.Errorf(imprint.Invalid, "secret must be 16 to 256 characters")
+	}
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/outbound"
 	"github.com/imprint-iot/imprint/policy"
 )
 
@@ -26,6 +28,17 @@ type Config struct {
 	// RenewalGrace is how long a renewed certificate stays valid (0: it is
 	// revoked as superseded at once).
 	RenewalGrace time.Duration
+	// PolicyLimits bound the policy documents of templates, as the policy
+	// API bounds those it stores.
+	PolicyLimits policy.Limits
+	// MaxTemplateVersions is how many versions a template may have
+	// (imprint.DefaultMaxTemplateVersions if 0).
+	MaxTemplateVersions int
+	// Outbound checks pre-provisioning hook URLs; Secrets seals their
+	// secrets. HookAllowHTTP lets hooks use plain http.
+	Outbound      *outbound.Guard
+	Secrets       Sealer
+	HookAllowHTTP bool
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
 }
@@ -37,6 +50,7 @@ type Store interface {
 	IssuingStore
 	LifecycleStore
 	CAStore
+	TemplateStore
 }
 
 // Engine runs the flows. It is safe for concurrent use.
@@ -52,12 +66,25 @@ type Engine struct {
 	now          func() time.Time
 	policies     *policy.Cache // compiled policy versions, by name and version
 	inflight     inflightKeys  // Idempotency-Keys of requests being served
+
+	templatesDB   TemplateStore
+	templates     templateCache
+	policyLimits  policy.Limits
+	maxVersions   int
+	outbound      *outbound.Guard
+	secrets       Sealer
+	hookAllowHTTP bool
 }
 
 // New returns an engine.
 func New(cfg Config) *Engine {
 	e := &Engine{ca: cfg.CA, store: cfg.Store, issuing: cfg.Store, lifecycle: cfg.Store, cas: cfg.Store,
-		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0)}
+		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0),
+		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
+		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP}
+	if e.maxVersions <= 0 {
+		e.maxVersions = imprint.DefaultMaxTemplateVersions
+	}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -66,6 +93,9 @@ func New(cfg Config) *Engine {
 	}
 	return e
 }
+
+// PolicyLimits returns the limits policy documents are checked under.
+func (e *Engine) PolicyLimits() policy.Limits { return e.policyLimits }
 
 // PolicyChanged drops what the engine has compiled of the named policy, so
 // that the next decision reads it again. The API calls it when it deletes a

@@ -26,6 +26,7 @@ import (
 	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/events"
 	"github.com/imprint-iot/imprint/outbound"
+	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
 	"github.com/imprint-iot/imprint/revocation"
@@ -161,7 +162,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
 	deps.Engine = provisioning.New(provisioning.Config{CA: auth, Store: e.db, Log: e.log,
-		Standing: []provisioning.StandingListener{deps.OCSP}, RenewalGrace: cfg.RenewalGrace})
+		Standing: []provisioning.StandingListener{deps.OCSP}, RenewalGrace: cfg.RenewalGrace,
+		PolicyLimits: policy.Limits{MaxCharacters: cfg.MaxPolicyChars}, MaxTemplateVersions: cfg.MaxVersions,
+		Outbound: deps.Outbound, Secrets: deps.Secrets, HookAllowHTTP: cfg.WebhookAllowHTTP})
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
@@ -393,9 +396,7 @@ func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, err
 	go e.revokeSuperseded(ctx)
 	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
 		OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
-		Outbound:            guard,
-		TrustedProxies:      e.cfg.trustedProxies,
-		MaxTemplateVersions: e.cfg.MaxVersions, MaxPolicyCharacters: e.cfg.MaxPolicyChars}, nil
+		Outbound: guard, TrustedProxies: e.cfg.trustedProxies}, nil
 }
 
 // revokeSuperseded revokes renewed certificates whose grace has passed.
