@@ -1,0 +1,1 @@
+CREATE INDEX certificates_changed_idx ON certificates (ca_id, status_changed_at);
