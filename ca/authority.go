@@ -15,8 +15,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/smallstep/certificates/authority"
-	"github.com/smallstep/certificates/authority/config"
+	casapi "github.com/smallstep/certificates/cas/apiv1"
+	"github.com/smallstep/certificates/cas/softcas"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -64,7 +64,7 @@ type issuer struct {
 	chain    []*x509.Certificate // the CA certificate, then up to the root
 	chainPEM []byte
 	signer   crypto.Signer
-	auth     *authority.Authority
+	cas      *softcas.SoftCAS // smallstep's CA service over the CA's certificate and key
 	cnRE     *regexp.Regexp
 	urls     issuerURLs
 }
@@ -226,15 +226,9 @@ func (a *Authority) loadIssuer(ctx context.Context, c *imprint.CA) (*issuer, err
 	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
 		return nil, fmt.Errorf("the key at %s does not match the CA certificate", c.KeyURI)
 	}
-	auth, err := authority.NewEmbedded(
-		authority.WithConfig(&config.Config{AuthorityConfig: &config.AuthConfig{}}),
-		authority.WithX509RootCerts(root),
-		authority.WithX509SignerChain(chain[:len(chain)-1], signer),
-		authority.WithDatabase(&authDB{store: a.store, caID: c.ID}),
-		authority.WithQuietInit(),
-	)
+	cas, err := softcas.New(ctx, casapi.Options{CertificateChain: chain[:len(chain)-1], Signer: signer})
 	if err != nil {
-		return nil, fmt.Errorf("embedded authority: %w", err)
+		return nil, fmt.Errorf("CA service: %w", err)
 	}
 	cnRE, err := c.Profile.CommonNameRegexp()
 	if err != nil {
@@ -246,7 +240,7 @@ func (a *Authority) loadIssuer(ctx context.Context, c *imprint.CA) (*issuer, err
 	}
 	return &issuer{
 		ca: c, cert: cert, chain: chain, chainPEM: []byte(buf.String()), signer: signer,
-		auth: auth, cnRE: cnRE,
+		cas: cas, cnRE: cnRE,
 		urls: issuerURLs{
 			crl:      a.publicURL + "/crl/" + c.ID + ".crl",
 			deltaCRL: a.publicURL + "/crl/" + c.ID + "/delta.crl",

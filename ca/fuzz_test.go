@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smallstep/certificates/authority/provisioner"
-
 	"github.com/imprint-iot/imprint"
 )
 
@@ -85,14 +83,11 @@ func FuzzParseCSR(f *testing.F) {
 }
 
 // fuzzSign makes and signs the certificate iss's profile makes from csr, as
-// Issue does past the embedded authority's signature check.
+// Issue does past the CSR's signature check.
 func fuzzSign(t *testing.T, iss *issuer, csr *x509.CertificateRequest) {
 	now := time.Now().UTC().Truncate(time.Second)
-	var tpl x509.Certificate
-	if err := leafProfile(iss, csr, now.Add(-time.Minute), now.Add(time.Hour))(&tpl, provisioner.SignOptions{}); err != nil {
-		t.Fatalf("leafProfile() error = %v", err)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &tpl, iss.cert, csr.PublicKey, iss.signer)
+	tpl := leafTemplate(iss, csr, now.Add(-time.Minute), now.Add(time.Hour))
+	der, err := x509.CreateCertificate(rand.Reader, tpl, iss.cert, csr.PublicKey, iss.signer)
 	if err != nil {
 		t.Fatalf("CSR accepted by CA %s cannot be signed: %v", iss.ca.Name, err)
 	}

@@ -5,14 +5,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
 
-	"github.com/smallstep/certificates/authority/provisioner"
-	"github.com/smallstep/certificates/errs"
+	casapi "github.com/smallstep/certificates/cas/apiv1"
 
 	"github.com/imprint-iot/imprint"
 )
@@ -108,15 +105,17 @@ func (a *Authority) Issue(ctx context.Context, req IssueRequest) (*Issued, error
 	if notAfter.After(iss.cert.NotAfter) {
 		notAfter = iss.cert.NotAfter
 	}
-	chain, err := iss.auth.SignWithContext(ctx, req.CSR, provisioner.SignOptions{},
-		leafProfile(iss, req.CSR, notBefore, notAfter))
+	// The one check of the CSR's signature, after the cheap checks of the
+	// profile: it proves the requester holds the key the certificate names.
+	if err := req.CSR.CheckSignature(); err != nil {
+		return nil, imprint.Errorf(imprint.Invalid, "csr signature does not verify")
+	}
+	resp, err := iss.cas.CreateCertificate(&casapi.CreateCertificateRequest{
+		Template: leafTemplate(iss, req.CSR, notBefore, notAfter), CSR: req.CSR, Lifetime: notAfter.Sub(notBefore)})
 	if err != nil {
-		if isRequestError(err) {
-			return nil, imprint.Errorf(imprint.Invalid, "csr signature does not verify")
-		}
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	leaf := chain[0]
+	leaf := resp.Certificate
 	c := imprint.Certificate{
 		ID: certificateID(leaf.Raw), Serial: fmt.Sprintf("%x", leaf.SerialNumber), CAID: iss.ca.ID,
 		Subject: Subject(req.CSR), CommonName: cn, SANs: sanList(leaf),
@@ -229,38 +228,34 @@ func checkSANs(p imprint.IssuanceProfile, csr *x509.CertificateRequest) error {
 	return nil
 }
 
-// leafProfile is the certificate modifier that makes every device
-// certificate: it replaces whatever the CSR asked for with the CA's profile,
-// keeping only the subject, the SANs and the public key (RFC 5280 4.2). The
-// subject is the CSR's DER as checkSubject accepted it: RawSubject takes
-// precedence over Subject when x509.CreateCertificate encodes it, and
-// nothing after the modifiers in smallstep's pipeline sets either.
-func leafProfile(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter time.Time) provisioner.CertificateModifierFunc {
-	return func(cert *x509.Certificate, _ provisioner.SignOptions) error {
-		ku := x509.KeyUsageDigitalSignature
-		if _, ok := csr.PublicKey.(*rsa.PublicKey); ok {
-			ku |= x509.KeyUsageKeyEncipherment
-		}
-		*cert = x509.Certificate{
-			SerialNumber:          randomSerial(),
-			RawSubject:            csr.RawSubject,
-			Subject:               csr.Subject, // what smallstep's checks read
-			NotBefore:             notBefore,
-			NotAfter:              notAfter,
-			PublicKey:             csr.PublicKey,
-			PublicKeyAlgorithm:    csr.PublicKeyAlgorithm,
-			KeyUsage:              ku,
-			ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-			BasicConstraintsValid: true,
-			DNSNames:              csr.DNSNames,
-			IPAddresses:           csr.IPAddresses,
-			URIs:                  csr.URIs,
-			EmailAddresses:        csr.EmailAddresses,
-			CRLDistributionPoints: []string{iss.urls.crl},
-			OCSPServer:            []string{iss.urls.ocsp},
-			IssuingCertificateURL: []string{iss.urls.caIssuer},
-		}
-		return nil
+// leafTemplate is the template of every device certificate: the CA's
+// profile, keeping of the CSR only the subject, the SANs and the public key
+// (RFC 5280 4.2); nothing else a CSR asks for is granted. The subject is the
+// CSR's DER as checkSubject accepted it: RawSubject takes precedence over
+// Subject when x509.CreateCertificate encodes it.
+func leafTemplate(iss *issuer, csr *x509.CertificateRequest, notBefore, notAfter time.Time) *x509.Certificate {
+	ku := x509.KeyUsageDigitalSignature
+	if _, ok := csr.PublicKey.(*rsa.PublicKey); ok {
+		ku |= x509.KeyUsageKeyEncipherment
+	}
+	return &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		RawSubject:            csr.RawSubject,
+		Subject:               csr.Subject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		PublicKey:             csr.PublicKey,
+		PublicKeyAlgorithm:    csr.PublicKeyAlgorithm,
+		KeyUsage:              ku,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              csr.DNSNames,
+		IPAddresses:           csr.IPAddresses,
+		URIs:                  csr.URIs,
+		EmailAddresses:        csr.EmailAddresses,
+		CRLDistributionPoints: []string{iss.urls.crl},
+		OCSPServer:            []string{iss.urls.ocsp},
+		IssuingCertificateURL: []string{iss.urls.caIssuer},
 	}
 }
 
@@ -293,11 +288,4 @@ func weakSignature(alg x509.SignatureAlgorithm) bool {
 		return true
 	}
 	return false
-}
-
-// isRequestError reports whether the embedded authority refused the
-// request itself (a CSR whose signature does not verify) rather than failed.
-func isRequestError(err error) bool {
-	var se *errs.Error
-	return errors.As(err, &se) && se.StatusCode() == http.StatusBadRequest
 }
