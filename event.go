@@ -50,6 +50,7 @@ var EventTypes = []string{
 	EventPolicyDeleted, EventPolicyVersionAdded, EventPolicyVersionGone, EventPolicyDefaultSet,
 	EventPolicyAttached, EventPolicyDetached,
 	EventTokenRevoked,
+	EventRegistrationCodeCreated, EventRegistrationCodeDeleted, EventCARegistered, EventCertificateRegistered,
 }
 
 // EventFilter selects audit events. Zero fields do not filter.

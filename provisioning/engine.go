@@ -51,6 +51,7 @@ type Store interface {
 	LifecycleStore
 	CAStore
 	TemplateStore
+	RegistrationStore
 }
 
 // Engine runs the flows. It is safe for concurrent use.
@@ -60,6 +61,7 @@ type Engine struct {
 	issuing      IssuingStore
 	lifecycle    LifecycleStore
 	cas          CAStore
+	registration RegistrationStore
 	standing     []StandingListener
 	renewalGrace time.Duration
 	log          *slog.Logger
@@ -81,7 +83,8 @@ func New(cfg Config) *Engine {
 	e := &Engine{ca: cfg.CA, store: cfg.Store, issuing: cfg.Store, lifecycle: cfg.Store, cas: cfg.Store,
 		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0),
 		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
-		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP}
+		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP,
+		registration: cfg.Store}
 	if e.maxVersions <= 0 {
 		e.maxVersions = imprint.DefaultMaxTemplateVersions
 	}

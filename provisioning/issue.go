@@ -19,6 +19,8 @@ type CA interface {
 	// CanIssue returns why the CA (the default one for "") cannot issue now.
 	CanIssue(caID string) error
 	CA(id string) (*imprint.CA, error)
+	// CAs returns every CA, the root first.
+	CAs() []*imprint.CA
 	CreateIssuingCA(ctx context.Context, req ca.CreateCARequest) (*imprint.CA, error)
 	Reload(ctx context.Context) error
 }

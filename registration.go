@@ -1,0 +1,21 @@
+package imprint
+
+// Event types of registration: of the registration code, of customer CAs
+// and of device certificates signed elsewhere.
+const (
+	EventRegistrationCodeCreated = "registration_code.created"
+	EventRegistrationCodeDeleted = "registration_code.deleted"
+	// EventCARegistered records a customer's CA registered as external; its
+	// data says how its key was proved ("proof": "verification-certificate"
+	// or "none").
+	EventCARegistered = "ca.registered"
+	// EventCertificateRegistered records a device certificate signed
+	// elsewhere and registered with Imprint.
+	EventCertificateRegistered = "certificate.registered"
+)
+
+// The proofs of possession a CA registration records.
+const (
+	ProofVerificationCertificate = "verification-certificate"
+	ProofNone                    = "none"
+)
