@@ -132,6 +132,8 @@ func NewHandler(d Deps) http.Handler {
 				r.Post("/certificates/batch", s.handleIssueBatch)
 				r.Post("/keys-and-certificate", s.handleKeysAndCertificate)
 				r.Post("/certificates/{id}/renew", s.handleRenew)
+				r.Post("/certificates:register", s.handleRegisterCertificate)
+				r.Post("/certificates:register-batch", s.handleRegisterBatch)
 			})
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireRole(all...))
@@ -156,6 +158,9 @@ func NewHandler(d Deps) http.Handler {
 			r.Group(func(r chi.Router) {
 				r.Use(s.requireRole(imprint.RoleAdmin))
 				r.Post("/cas", s.handleCreateCA)
+				r.Post("/cas:register", s.handleRegisterCA)
+				r.Get("/registration-code", s.handleGetRegistrationCode)
+				r.Delete("/registration-code", s.handleDeleteRegistrationCode)
 				r.Patch("/cas/{id}", s.handleSetCAStatus)
 				r.Patch("/certificates/{id}", s.handleSetStatus)
 				r.Post("/certificates/{id}/revoke", s.handleRevoke)
