@@ -578,3 +578,33 @@ func TestDocsRegistrationCommands(t *testing.T) {
 		t.Fatalf("the docs' bundle = %+v, %v, want 1 registered (sensor-0002) and 1 failed (sensor-0001 again)", batch, err)
 	}
 }
+
+// TestRegisteredCertificateLifecycle: a certificate of an external CA is
+// deactivated and revoked like any other, and no CRL of the external CA is
+// left waiting to be signed (Imprint has not its key, and a publisher would
+// retry it for ever).
+func TestRegisteredCertificateLifecycle(t *testing.T) {
+	e := newEnv(t)
+	p := newPKI(t)
+	p.ecCA("acme")
+	c := e.registerCA(p, "acme", true)
+	r := e.do("POST", "/v1/certificates:register", e.admin, map[string]string{
+		"certificatePem": p.sign("dev", "/CN=dev", "acme", ""), "status": "ACTIVE"})
+	var cert certificateResponse
+	r.json(t, &cert)
+	if r.status != 201 {
+		t.Fatalf("register = %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", "/v1/certificates/"+cert.CertificateID, e.admin, map[string]string{"status": "INACTIVE"}); r.status != 200 {
+		t.Fatalf("deactivate = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/certificates/"+cert.CertificateID+"/revoke", e.admin, map[string]string{"reason": "keyCompromise"}); r.status != 200 {
+		t.Fatalf("revoke = %d %s", r.status, r.body)
+	}
+	if n := e.count(`SELECT count(*) FROM certificates WHERE id = '` + cert.CertificateID + `' AND status = 'REVOKED'`); n != 1 {
+		t.Errorf("revoked registered certificates = %d, want 1", n)
+	}
+	if n := e.count(`SELECT count(*) FROM crl_dirty WHERE ca_id = '` + c.CAID + `'`); n != 0 {
+		t.Errorf("CRLs of the external CA marked for publishing = %d, want 0: Imprint cannot sign them", n)
+	}
+}

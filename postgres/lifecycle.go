@@ -25,9 +25,10 @@ func lockCertificate(ctx context.Context, tx pgx.Tx, id string) (*imprint.Certif
 }
 
 // notifyRevocation marks the CA's CRL out of date and announces the change,
-// both taking effect when tx commits.
+// both taking effect when tx commits. An external CA's CRL is not marked:
+// Imprint does not hold its key and publishes none for it.
 func notifyRevocation(ctx context.Context, tx pgx.Tx, caID, serial string) error {
-	if _, err := tx.Exec(ctx, `INSERT INTO crl_dirty (ca_id) VALUES ($1)
+	if _, err := tx.Exec(ctx, `INSERT INTO crl_dirty (ca_id) SELECT id FROM cas WHERE id = $1 AND role <> 'external'
 		ON CONFLICT (ca_id) DO UPDATE SET since = excluded.since`, caID); err != nil {
 		return fmt.Errorf("mark CRL of %s: %w", caID, err)
 	}
