@@ -237,6 +237,23 @@ func TestRegisterCA(t *testing.T) {
 		t.Errorf("status without setAsActive = %s, want INACTIVE", c2.Status)
 	}
 
+	// With its JITP template, in the same transaction.
+	if r := e.do("POST", "/v1/provisioning-templates", e.admin, map[string]any{"name": "line-a", "type": "JITP", "body": jitpBody}); r.status != 201 {
+		t.Fatalf("create template = %d %s", r.status, r.body)
+	}
+	p.ecCA("jitp")
+	r := e.do("POST", "/v1/cas:register", e.admin, map[string]any{"caCertificatePem": p.read("jitp.pem"),
+		"verificationCertificatePem": p.sign("jitp-ver", "/CN="+e.registrationCode(), "jitp", ""),
+		"provisioningTemplate": "line-a", "autoRegistration": true, "setAsActive": true})
+	var c4 caResponse
+	r.json(t, &c4)
+	if r.status != 201 || c4.ProvisioningTemplate != "line-a" || !c4.AutoRegistration {
+		t.Errorf("register with a JITP template = %d %s", r.status, r.body)
+	}
+	if n := e.count(`SELECT count(*) FROM audit_events WHERE type = 'ca.provisioning_template_set' AND resource_id = '` + c4.CAID + `'`); n != 1 {
+		t.Errorf("ca.provisioning_template_set events = %d, want 1", n)
+	}
+
 	// Without proof, only when the admin says so, and the audit log says so.
 	p.ecCA("noproof")
 	body := map[string]any{"caCertificatePem": p.read("noproof.pem"), "name": "no-proof"}
@@ -245,7 +262,7 @@ func TestRegisterCA(t *testing.T) {
 		t.Errorf("register without proof = %d %s, want 400 naming allowWithoutVerification", r.status, r.body)
 	}
 	body["allowWithoutVerification"] = true
-	r := e.do("POST", "/v1/cas:register", e.admin, body)
+	r = e.do("POST", "/v1/cas:register", e.admin, body)
 	var c3 caResponse
 	r.json(t, &c3)
 	if r.status != 201 || c3.Name != "no-proof" {
