@@ -242,9 +242,9 @@ func TestRegisterCA(t *testing.T) {
 		t.Fatalf("create template = %d %s", r.status, r.body)
 	}
 	p.ecCA("jitp")
+	jitpVer := p.sign("jitp-ver", "/CN="+e.registrationCode(), "jitp", "")
 	r := e.do("POST", "/v1/cas:register", e.admin, map[string]any{"caCertificatePem": p.read("jitp.pem"),
-		"verificationCertificatePem": p.sign("jitp-ver", "/CN="+e.registrationCode(), "jitp", ""),
-		"provisioningTemplate":       "line-a", "autoRegistration": true, "setAsActive": true})
+		"verificationCertificatePem": jitpVer, "provisioningTemplate": "line-a", "autoRegistration": true, "setAsActive": true})
 	var c4 caResponse
 	r.json(t, &c4)
 	if r.status != 201 || c4.ProvisioningTemplate != "line-a" || !c4.AutoRegistration {
