@@ -41,11 +41,22 @@ func notifyRevocation(ctx context.Context, tx pgx.Tx, caID, serial string) error
 // transition the lifecycle does not allow. Setting the status it has is a
 // no-op that succeeds.
 func (db *DB) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
+	return setCertificateStatus(ctx, db, id, to, actor)
+}
+
+// SetCertificateStatus is DB.SetCertificateStatus within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
+	return setCertificateStatus(ctx, tx, id, to, actor)
+}
+
+func setCertificateStatus(ctx context.Context, r runner, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
 	if to != imprint.CertificateActive && to != imprint.CertificateInactive {
 		return nil, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE (revoke with POST /v1/certificates/{id}/revoke)")
 	}
 	var out *imprint.Certificate
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := r.run(ctx, func(tx pgx.Tx) error {
 		c, err := lockCertificate(ctx, tx, id)
 		if err != nil {
 			return err
