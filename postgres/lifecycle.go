@@ -103,6 +103,41 @@ func (db *DB) RevokeCertificate(ctx context.Context, id string, reason imprint.R
 	return out, err
 }
 
+// RevokeThing revokes every certificate attached to the thing that is not
+// revoked yet, for reason, in one transaction (each with its audit event,
+// which names the thing), and returns them. A thing with none is no error.
+// Returns NotFound for an unknown thing.
+func (db *DB) RevokeThing(ctx context.Context, thing string, reason imprint.RevocationReason, actor imprint.Actor) ([]*imprint.Certificate, error) {
+	var out []*imprint.Certificate
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		var found bool
+		if err := tx.QueryRow(ctx, `SELECT true FROM things WHERE name = $1 FOR UPDATE`, thing).Scan(&found); err == pgx.ErrNoRows {
+			return imprint.Errorf(imprint.NotFound, "thing %s not found", thing)
+		} else if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT p.certificate_id FROM thing_principals p JOIN certificates c ON c.id = p.certificate_id
+			WHERE p.thing_name = $1 AND c.status <> 'REVOKED' ORDER BY p.certificate_id`, thing)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c, err := revokeInTx(ctx, tx, id, reason, actor, map[string]string{"thing": thing})
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
 func revokeInTx(ctx context.Context, tx pgx.Tx, id string, reason imprint.RevocationReason, actor imprint.Actor, extra map[string]string) (*imprint.Certificate, error) {
 	c, err := lockCertificate(ctx, tx, id)
 	if err != nil {
