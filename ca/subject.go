@@ -117,13 +117,22 @@ func checkSubject(iss *issuer, csr *x509.CertificateRequest) (string, error) {
 // grouping. For a subject of the attributes pkix.Name has fields for, in
 // the order it writes them, the two strings are the same.
 func Subject(csr *x509.CertificateRequest) string {
-	names := csr.Subject.Names
-	sizes, ok := rdnSizes(csr.RawSubject, len(names), make([]int, 0, 16))
+	return subjectString(csr.Subject, csr.RawSubject)
+}
+
+// CertificateSubject returns cert's subject in the form Subject gives.
+func CertificateSubject(cert *x509.Certificate) string {
+	return subjectString(cert.Subject, cert.RawSubject)
+}
+
+func subjectString(subject pkix.Name, raw []byte) string {
+	names := subject.Names
+	sizes, ok := rdnSizes(raw, len(names), make([]int, 0, 16))
 	if !ok {
-		return csr.Subject.String()
+		return subject.String()
 	}
 	var b strings.Builder
-	b.Grow(len(csr.RawSubject))
+	b.Grow(len(raw))
 	end := len(names)
 	for i := len(sizes) - 1; i >= 0; i-- {
 		if i < len(sizes)-1 {

@@ -443,7 +443,11 @@ func addThingToGroup(ctx context.Context, r runner, group, thing string, actor i
 
 // RemoveThingFromGroup ends a membership. Returns NotFound if there is none.
 func (db *DB) RemoveThingFromGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return removeThingFromGroup(ctx, db, group, thing, actor)
+}
+
+func removeThingFromGroup(ctx context.Context, r runner, group, thing string, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2`, group, thing)
 		if err != nil {
 			return err
