@@ -13,28 +13,18 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// Authority is what the API needs from the CA.
-type Authority interface {
-	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+// CAReader is what the CA handlers read of the CA (an *ca.Authority); they
+// change CAs through the engine.
+type CAReader interface {
 	CAs() []*imprint.CA
 	CA(id string) (*imprint.CA, error)
 	ChainPEM(id string) ([]byte, error)
-	CreateIssuingCA(ctx context.Context, req ca.CreateCARequest) (*imprint.CA, error)
-	CanIssue(caID string) error
-	Reload(ctx context.Context) error
-	Ready() error
 }
 
-// CertificateStore records and reads certificates.
-type CertificateStore interface {
-	CreateCertificates(ctx context.Context, certs []imprint.Certificate, actor imprint.Actor, idem *imprint.IdempotentResponse) error
+// CertificateReader reads certificates; the engine records them.
+type CertificateReader interface {
 	Certificate(ctx context.Context, id string) (*imprint.Certificate, error)
 	Certificates(ctx context.Context, f imprint.CertificateFilter) ([]imprint.Certificate, string, error)
-	// IdempotentRecord returns the response recorded for an Idempotency-Key,
-	// or nil if no request with it has committed. CreateCertificates records
-	// its idem argument in the certificates' transaction, and returns Conflict
-	// if a response is already recorded for the key.
-	IdempotentRecord(ctx context.Context, tokenID string, keyHash []byte) (*imprint.IdempotentRecord, error)
 }
 
 // MaxBatch is the most CSRs one batch request may carry.
@@ -42,9 +32,10 @@ const MaxBatch = 1000
 
 var idRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// normalizeID lowercases a certificate or CA ID and drops an "0x" prefix, as
-// AWS IoT accepts them; it returns Invalid for anything else.
-func normalizeID(field, id string) (string, error) {
+// NormalizeID lowercases a certificate or CA ID and drops an "0x" prefix, as
+// AWS IoT accepts them; it returns Invalid naming field for anything else.
+func NormalizeID(field, id string) (string, error) {
+
 	id = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(id, "0x"), "0X"))
 	if !idRE.MatchString(id) {
 		return "", imprint.Errorf(imprint.Invalid, "%s must be 64 hexadecimal characters (a SHA-256)", field)
@@ -67,7 +58,7 @@ func (q *issueRequest) Validate() error {
 
 func validateCAAndValidity(caID *string, days int) error {
 	if *caID != "" {
-		id, err := normalizeID("caId", *caID)
+		id, err := NormalizeID("caId", *caID)
 		if err != nil {
 			return err
 		}
@@ -102,7 +93,7 @@ func responseOf(iss *ca.Issued, withChain bool) issueResponse {
 }
 
 // handleIssue signs one CSR: POST /v1/certificates.
-func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req issueRequest
 	if err == nil {
@@ -118,10 +109,10 @@ func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 type batchRequest struct {
@@ -156,7 +147,7 @@ type batchResponse struct {
 // handleIssueBatch signs up to MaxBatch CSRs: POST /v1/certificates/batch.
 // A bad CSR fails only its own item. The certificates are recorded in one
 // transaction.
-func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req batchRequest
 	if err == nil {
@@ -176,10 +167,10 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 // batchResponseOf reports each item of a batch: its certificate or why it
@@ -228,7 +219,7 @@ func (q *keysRequest) Validate() error {
 // response only; it is never stored or logged. A replay of the same
 // Idempotency-Key gets a 409 naming the certificate, since the key cannot be
 // shown twice.
-func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req keysRequest
 	if err == nil {
@@ -250,13 +241,13 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !out.Replayed {
 		w.Header().Set("Cache-Control", "no-store")
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 // certificateJSON is a certificate as the API shows it.
@@ -305,34 +296,31 @@ func certificateOf(c *imprint.Certificate) certificateJSON {
 }
 
 // handleGetCertificate: GET /v1/certificates/{id}.
-func (s *server) handleGetCertificate(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetCertificate(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	id, err := idParam(r, "id", "certificate ID")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	c, err := s.store.Certificate(r.Context(), id)
+	c, err := s.certs.Certificate(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, certificateOf(c))
+	return nil
 }
 
 // handleListCertificates: GET /v1/certificates, filtered, one page at a time.
-func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) error {
 	f, err := certificateFilterOf(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	certs, next, err := s.store.Certificates(r.Context(), f)
+	certs, next, err := s.certs.Certificates(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Certificates []certificateJSON `json:"certificates"`
@@ -342,6 +330,7 @@ func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) 
 		out.Certificates[i] = certificateOf(&certs[i])
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
@@ -351,7 +340,7 @@ func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
 		return f, err
 	}
 	if v := q.Get("caId"); v != "" {
-		if f.CAID, err = normalizeID("caId", v); err != nil {
+		if f.CAID, err = NormalizeID("caId", v); err != nil {
 			return f, err
 		}
 	}

@@ -34,6 +34,17 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
+// readJSON reads r's body as one JSON object of type T and validates it:
+// the one way a handler reads a request body (see decode).
+func readJSON[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode[T](body)
+}
+
 // decode parses body as one JSON object of type T, refusing unknown fields and
 // trailing data, then validates it. Errors are Invalid and name the field.
 func decode[T any](body []byte) (T, error) {

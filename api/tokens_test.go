@@ -1,22 +1,16 @@
 package api_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres"
-	"github.com/imprint-iot/imprint/provisioning"
 )
 
 type tokenBody struct {
@@ -211,8 +205,9 @@ func TestTokenRevocationReachesReplicas(t *testing.T) {
 	}
 }
 
-// replica starts another API on e's database and CA, whose token cache
-// listens on imprint.ChannelTokens, and returns its URL once it listens.
+// replica starts another server on e's database and CA, built as
+// `imprint serve` builds one, and returns its URL once its notification
+// listener listens.
 func replica(t *testing.T, e *env) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -221,23 +216,7 @@ func replica(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	bg, cancel := context.WithCancel(ctx)
-	tokens := api.NewTokenCache(db, log)
-	listening := make(chan struct{})
-	var once sync.Once
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		db.Listen(bg, func(channel, payload string) {
-			tokens.Notify(channel, payload)
-			once.Do(func() { close(listening) })
-		}, imprint.ChannelTokens)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	<-listening
-	h := api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db, Registry: prometheus.NewRegistry(), Tokens: tokens,
-		Engine: provisioning.New(provisioning.Config{CA: e.ca, Store: db, Log: log})})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(mustServer(t, log, db, e.ca, loopbackAllowed).Handler)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
