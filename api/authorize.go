@@ -44,7 +44,7 @@ type authorizeRequest struct {
 	PolicyNamesToSkip     []string   `json:"policyNamesToSkip"`
 }
 
-func (q *authorizeRequest) Validate() error {
+func (q authorizeRequest) Validate() error {
 	switch {
 	case q.CognitoIdentityPoolID != "":
 		return imprint.Errorf(imprint.Invalid, "cognitoIdentityPoolId: Imprint has no Cognito identities; give a certificate as principal")

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/pem"
 	"net/http"
@@ -49,25 +50,32 @@ type issueRequest struct {
 	ValidityDays int    `json:"validityDays"`
 }
 
-func (q *issueRequest) Validate() error {
+func (q issueRequest) Validate() error {
 	if q.CSR == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"csr\" is required")
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
-func validateCAAndValidity(caID *string, days int) error {
-	if *caID != "" {
-		id, err := NormalizeID("caId", *caID)
-		if err != nil {
+// checkCAAndValidity returns Invalid unless caID is "" (the default CA) or
+// a CA ID, and days is 0 (the profile's) to imprint.MaxValidityDays.
+func checkCAAndValidity(caID string, days int) error {
+	if caID != "" {
+		if _, err := NormalizeID("caId", caID); err != nil {
 			return err
 		}
-		*caID = id
 	}
 	if days < 0 || days > imprint.MaxValidityDays {
 		return imprint.Errorf(imprint.Invalid, "field \"validityDays\" must be between 1 and %d", imprint.MaxValidityDays)
 	}
 	return nil
+}
+
+// caIDOf returns a caId field that checkCAAndValidity accepted in its
+// normal form: "" stays "".
+func caIDOf(caID string) string {
+	id, _ := NormalizeID("caId", caID)
+	return id
 }
 
 // issueResponse is the answer to an issuing request.
@@ -102,7 +110,7 @@ func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) error {
 	var out *provisioning.Outcome
 	if err == nil {
 		out, err = s.engine.Issue(r.Context(), provisioning.IssueRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CSRPEM: []byte(req.CSR), CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CSRPEM: []byte(req.CSR), CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(iss *ca.Issued) (now, kept provisioning.Answer) {
 				a := provisioning.Answer{Status: http.StatusCreated, Body: mustJSON(responseOf(iss, true))}
 				return a, a
@@ -121,14 +129,14 @@ type batchRequest struct {
 	ValidityDays int      `json:"validityDays"`
 }
 
-func (q *batchRequest) Validate() error {
+func (q batchRequest) Validate() error {
 	switch {
 	case len(q.CSRs) == 0:
 		return imprint.Errorf(imprint.Invalid, "field \"csrs\" must hold at least one CSR")
 	case len(q.CSRs) > MaxBatch:
 		return imprint.Errorf(imprint.Invalid, "field \"csrs\" holds %d CSRs; a batch holds at most %d", len(q.CSRs), MaxBatch)
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
 type batchItem struct {
@@ -160,7 +168,7 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) error 
 			csrs[i] = []byte(c)
 		}
 		out, err = s.engine.IssueBatch(r.Context(), provisioning.BatchRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CSRPEMs: csrs, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CSRPEMs: csrs, CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(res *provisioning.BatchResult) (now, kept provisioning.Answer) {
 				a := provisioning.Answer{Status: http.StatusOK, Body: mustJSON(batchResponseOf(r, res))}
 				return a, a
@@ -201,17 +209,14 @@ type keysRequest struct {
 	ValidityDays int             `json:"validityDays"`
 }
 
-func (q *keysRequest) Validate() error {
+func (q keysRequest) Validate() error {
 	if q.CommonName == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"commonName\" is required")
 	}
-	if q.KeyType == "" {
-		q.KeyType = imprint.KeyECDSAP256
-	}
-	if !q.KeyType.Valid() {
+	if q.KeyType != "" && !q.KeyType.Valid() {
 		return imprint.Errorf(imprint.Invalid, "field \"keyType\": unknown key type %q (want one of %v)", q.KeyType, imprint.KeyTypes)
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
 // handleKeysAndCertificate makes a key pair and a certificate for devices that
@@ -228,7 +233,7 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 	var out *provisioning.Outcome
 	if err == nil {
 		out, err = s.engine.IssueWithNewKey(r.Context(), provisioning.NewKeyRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CommonName: req.CommonName, KeyType: req.KeyType, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CommonName: req.CommonName, KeyType: cmp.Or(req.KeyType, imprint.KeyECDSAP256), CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(k *provisioning.NewKey) (now, kept provisioning.Answer) {
 				resp := responseOf(k.Issued, true)
 				resp.PrivateKeyPEM = string(k.KeyPEM)

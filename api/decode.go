@@ -18,7 +18,9 @@ import (
 // MaxBodySize is the largest request body any endpoint reads.
 const MaxBodySize = 1 << 20
 
-// validator is implemented by request bodies that check themselves.
+// validator is implemented by request bodies that check themselves. Validate
+// has a value receiver: it checks and never changes the request; handlers
+// put fields in normal form (caIDOf) after it.
 type validator interface{ Validate() error }
 
 // readBody reads the whole request body, refusing more than MaxBodySize.
@@ -63,7 +65,7 @@ func decode[T any](body []byte) (T, error) {
 	if dec.More() {
 		return v, imprint.Errorf(imprint.Invalid, "request body holds more than one JSON value")
 	}
-	if val, ok := any(&v).(validator); ok {
+	if val, ok := any(v).(validator); ok {
 		if err := val.Validate(); err != nil {
 			return v, err
 		}

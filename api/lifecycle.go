@@ -209,12 +209,11 @@ type renewRequest struct {
 	CSR          string `json:"csr"`
 	ValidityDays int    `json:"validityDays"`
 	// Proof is a signature of ca.RenewalMessage by the old certificate's
-	// key, base64-encoded; decoded into proof.
+	// key, base64-encoded.
 	Proof string `json:"proof"`
-	proof []byte
 }
 
-func (q *renewRequest) Validate() error {
+func (q renewRequest) Validate() error {
 	if q.CSR == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"csr\" is required")
 	}
@@ -229,9 +228,17 @@ func (q *renewRequest) Validate() error {
 		if len(p) > ca.MaxRenewalProof {
 			return imprint.Errorf(imprint.Invalid, "field \"proof\" holds %d bytes; a signature has at most %d", len(p), ca.MaxRenewalProof)
 		}
-		q.proof = p
 	}
 	return nil
+}
+
+// proofBytes returns the proof that Validate accepted, decoded; nil for none.
+func (q renewRequest) proofBytes() []byte {
+	if q.Proof == "" {
+		return nil
+	}
+	p, _ := base64.StdEncoding.DecodeString(q.Proof)
+	return p
 }
 
 // handleRenew: POST /v1/certificates/{id}/renew, {csr, proof?}: a new
@@ -245,7 +252,7 @@ func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	iss, err := s.engine.Renew(r.Context(), provisioning.RenewRequest{Actor: imprint.ActorFromContext(r.Context()),
-		CertificateID: id, CSRPEM: []byte(req.CSR), Proof: req.proof, ValidityDays: req.ValidityDays})
+		CertificateID: id, CSRPEM: []byte(req.CSR), Proof: req.proofBytes(), ValidityDays: req.ValidityDays})
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,20 @@ func noQuery(r *http.Request) error {
 	return err
 }
 
+// nameParam returns r's route parameter param as a name that valid accepts.
+// A malformed name is Invalid naming the parameter, as a malformed ID is
+// (idParam): it cannot name anything, so the answer is 400, not 404.
+func nameParam(r *http.Request, param string, valid func(string) error) (string, error) {
+	name, err := PathParam(r, param)
+	if err != nil {
+		return "", err
+	}
+	if err := valid(name); err != nil {
+		return "", imprint.Errorf(imprint.Invalid, "path parameter %q: %s", param, imprint.ErrorMessage(err))
+	}
+	return name, nil
+}
+
 // idParam returns r's route parameter name as a certificate or CA ID (see
 // NormalizeID, whose Invalid names it what).
 func idParam(r *http.Request, name, what string) (string, error) {

@@ -65,7 +65,7 @@ type createPolicyRequest struct {
 	PolicyDocument policyDocument `json:"policyDocument"`
 }
 
-func (q *createPolicyRequest) Validate() error {
+func (q createPolicyRequest) Validate() error {
 	return imprint.PolicyNameRule.Validate("policyName", q.PolicyName)
 }
 
@@ -109,15 +109,10 @@ func (s *server) handleCreatePolicy(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
+// policyName returns r's route parameter name as a policy name; see
+// nameParam.
 func policyName(r *http.Request) (string, error) {
-	name, err := PathParam(r, "name")
-	if err != nil {
-		return "", err
-	}
-	if imprint.ValidatePolicyName(name) != nil {
-		return "", imprint.Errorf(imprint.NotFound, "policy %q not found", name)
-	}
-	return name, nil
+	return nameParam(r, "name", imprint.ValidatePolicyName)
 }
 
 // handleGetPolicy: GET /v1/policies/{name}, with the default document.
@@ -184,7 +179,7 @@ type setDefaultRequest struct {
 	DefaultVersionID int `json:"defaultVersionId"`
 }
 
-func (q *setDefaultRequest) Validate() error {
+func (q setDefaultRequest) Validate() error {
 	if q.DefaultVersionID < 1 {
 		return imprint.Errorf(imprint.Invalid, "defaultVersionId must be a version ID, from 1")
 	}

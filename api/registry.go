@@ -32,15 +32,10 @@ type RegistryStore interface {
 	Principals(ctx context.Context, thing, certificateID string) ([]imprint.Principal, error)
 }
 
+// registryName returns r's route parameter param as a thing, thing type or
+// thing group name (what); see nameParam.
 func registryName(r *http.Request, param, what string) (string, error) {
-	name, err := PathParam(r, param)
-	if err != nil {
-		return "", err
-	}
-	if err := imprint.ValidateName(what, name); err != nil {
-		return "", imprint.Errorf(imprint.NotFound, "%s %q not found", what, name)
-	}
-	return name, nil
+	return nameParam(r, param, func(name string) error { return imprint.ValidateName(what, name) })
 }
 
 type thingTypeJSON struct {
@@ -65,7 +60,7 @@ type thingTypeRequest struct {
 	Description   string `json:"description"`
 }
 
-func (q *thingTypeRequest) Validate() error {
+func (q thingTypeRequest) Validate() error {
 	if err := imprint.ThingTypeNameRule.Validate("thingTypeName", q.ThingTypeName); err != nil {
 		return err
 	}
@@ -183,7 +178,7 @@ type thingRequest struct {
 	Attributes    map[string]string `json:"attributes"`
 }
 
-func (q *thingRequest) Validate() error {
+func (q thingRequest) Validate() error {
 	if err := imprint.ThingNameRule.Validate("thingName", q.ThingName); err != nil {
 		return err
 	}
@@ -463,7 +458,7 @@ type groupRequest struct {
 	Attributes      map[string]string `json:"attributes"`
 }
 
-func (q *groupRequest) Validate() error {
+func (q groupRequest) Validate() error {
 	if err := imprint.ThingGroupNameRule.Validate("thingGroupName", q.ThingGroupName); err != nil {
 		return err
 	}

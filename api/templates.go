@@ -53,7 +53,7 @@ func validateDescription(d string) error { return imprint.ValidateDescription("d
 // see imprint.SafeText.
 func printable(s string) bool { return imprint.SafeText(s) }
 
-func (q *templateRequest) Validate() error {
+func (q templateRequest) Validate() error {
 	if err := imprint.ValidateTemplateName("name", q.Name); err != nil {
 		return err
 	}
@@ -106,15 +106,10 @@ func (s *server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
+// templateName returns r's route parameter name as a template name; see
+// nameParam.
 func templateName(r *http.Request) (string, error) {
-	name, err := PathParam(r, "name")
-	if err != nil {
-		return "", err
-	}
-	if imprint.ValidateTemplateName("", name) != nil {
-		return "", imprint.Errorf(imprint.NotFound, "provisioning template %q not found", name)
-	}
-	return name, nil
+	return nameParam(r, "name", func(name string) error { return imprint.ValidateTemplateName("", name) })
 }
 
 // handleGetTemplate: GET /v1/provisioning-templates/{name}, with the default body.
