@@ -41,6 +41,7 @@ type env struct {
 	url                     string
 	db                      *postgres.DB
 	dbURL                   string
+	dataDir                 string // the CA's keys
 	ca                      *ca.Authority
 	handler                 http.Handler
 	admin, factory, auditor string
@@ -68,7 +69,8 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test passphrase"),
+	dataDir := t.TempDir()
+	auth, err := ca.New(ctx, ca.Config{DataDir: dataDir, Passphrase: []byte("test passphrase"),
 		PublicURL: "http://imprint.test", Log: log}, db)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 	h := app.Handler
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h,
+	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, dataDir: dataDir, ca: auth, handler: h,
 		client: &http.Client{Transport: specTransport{base: http.DefaultTransport, report: t.Errorf}}}
 	e.admin = e.token("admin", imprint.RoleAdmin)
 	e.factory = e.token("line-1", imprint.RoleFactory)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/postgres"
 )
 
@@ -202,6 +203,44 @@ func TestTokenRevocationReachesReplicas(t *testing.T) {
 			t.Fatalf("the other replica still answers %d to the revoked token after 5 s, want 401", status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNewCAReachesTheOtherReplica creates an issuing CA through one server:
+// another, with a CA of its own on the same database and keys, both built
+// by the one constructor, serves the new CA and issues with it as soon as
+// the creation's notification reaches it.
+func TestNewCAReachesTheOtherReplica(t *testing.T) {
+	e := newEnv(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, e.dbURL, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	auth, err := ca.New(ctx, ca.Config{DataDir: e.dataDir, Passphrase: []byte("test passphrase"),
+		PublicURL: "http://imprint.test", Log: log}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(mustServer(t, log, db, auth, loopbackAllowed).Handler)
+	t.Cleanup(other.Close)
+
+	r := e.do("POST", "/v1/cas", e.admin, map[string]string{"name": "line-9"})
+	var created struct{ CAID string }
+	if r.json(t, &created); r.status != http.StatusCreated || created.CAID == "" {
+		t.Fatalf("POST /v1/cas = %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for status := get(t, other.URL+"/v1/cas/"+created.CAID, e.auditor); status != http.StatusOK; status = get(t, other.URL+"/v1/cas/"+created.CAID, e.auditor) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other replica still answers %d for the new CA after 5 s, want 200", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	issued := <-e.start(other.URL, "POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "dev-9"), "caId": created.CAID})
+	if issued.status != http.StatusCreated || !strings.Contains(string(issued.body), created.CAID) {
+		t.Errorf("issue with the new CA on the other replica = %d %s, want 201 from it", issued.status, issued.body)
 	}
 }
 
