@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +35,24 @@ func (c *Common) Middleware(trustedProxies []netip.Prefix) []func(http.Handler) 
 	return []func(http.Handler) http.Handler{
 		middleware.RequestID, realIP(trustedProxies), c.logRequests, c.recoverPanics, c.metrics.observe, securityHeaders,
 	}
+}
+
+// Router returns the root router of the HTTP surfaces: Middleware's chain,
+// and JSON answers through WriteError to a path no route serves (404) and a
+// method its path does not serve (405). The composition (cmd) mounts the
+// API, the PKI endpoints and the console on it.
+func (c *Common) Router(trustedProxies []netip.Prefix) chi.Router {
+	r := chi.NewRouter()
+	r.Use(c.Middleware(trustedProxies)...)
+	r.NotFound(c.NotFound)
+	r.MethodNotAllowed(c.MethodNotAllowed)
+	return r
+}
+
+// Timeout is middleware that bounds a request to RequestTimeout: every
+// route but the event stream runs behind it.
+func Timeout(next http.Handler) http.Handler {
+	return middleware.Timeout(RequestTimeout)(next)
 }
 
 // HandlerFunc is a handler that returns its error instead of answering it;

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/outbound"
@@ -101,7 +100,7 @@ func NewHandler(d Deps) http.Handler {
 	r := chi.NewRouter()
 	r.With(readers).Get("/events/stream", h(s.handleEventStream)) // long-lived: no timeout
 	r.Group(func(r chi.Router) {
-		r.Use(middleware.Timeout(RequestTimeout))
+		r.Use(Timeout)
 
 		r.With(issuers).Post("/certificates", h(s.handleIssue))
 		r.With(issuers).Post("/certificates/batch", h(s.handleIssueBatch))

@@ -59,6 +59,7 @@ func Routes(d Deps) func(r chi.Router) {
 	s := &handlers{ca: d.CA, crls: d.CRLs, ocsp: d.OCSP, ocspMaxAge: d.OCSPMaxAge}
 	h := d.Common.Handle
 	return func(r chi.Router) {
+		r.Use(api.Timeout)
 		r.Get("/ca/{file}", h(s.handleCACertificateFile))
 		r.Get("/crl/{file}", h(s.handleCRL))
 		r.Get("/crl/{id}/{file}", h(s.handleCRL))

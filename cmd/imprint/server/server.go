@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -153,23 +151,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.start(func() { every(bg, time.Hour, s.pruneIdempotencyKeys) })
 
 	common := api.NewCommon(log, reg)
-	r := chi.NewRouter()
-	r.Use(common.Middleware(cfg.TrustedProxies)...)
-	r.Group(func(r chi.Router) {
-		r.Use(middleware.Timeout(api.RequestTimeout))
-		r.Get("/healthz", handleHealthz)
-		r.Get("/readyz", s.handleReadyz)
-		if !cfg.MetricsElsewhere {
-			r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		}
-		r.Get("/openapi.yaml", api.HandleOpenAPI)
-		r.Group(pki.Routes(pki.Deps{Common: common, CA: auth, CRLs: crls, OCSP: ocsp, OCSPMaxAge: cfg.OCSPMaxAge}))
-	})
+	r := common.Router(cfg.TrustedProxies)
+	ops := r.With(api.Timeout)
+	ops.Get("/healthz", handleHealthz)
+	ops.Get("/readyz", s.handleReadyz)
+	if !cfg.MetricsElsewhere {
+		ops.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	ops.Get("/openapi.yaml", api.HandleOpenAPI)
+	r.Group(pki.Routes(pki.Deps{Common: common, CA: auth, CRLs: crls, OCSP: ocsp, OCSPMaxAge: cfg.OCSPMaxAge}))
 	r.Mount("/v1", api.NewHandler(api.Deps{Common: common, Engine: engine, CA: auth, Store: db,
 		Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
 		WebhookAllowHTTP: cfg.WebhookAllowHTTP, Outbound: guard}))
-	r.NotFound(common.NotFound)
-	r.MethodNotAllowed(common.MethodNotAllowed)
 	s.Handler = r
 
 	select {
