@@ -38,9 +38,8 @@ type Deps struct {
 
 // Store is what the API reads and writes directly (an *postgres.DB): the
 // union of what its handler groups declare. Changes that are flows go
-// through the engine.
+// through the engine; bearer tokens are verified by the TokenCache.
 type Store interface {
-	TokenStore
 	TokenAdmin
 	CertificateReader
 	RevocationJobStore
