@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log,
 		Standing: []provisioning.StandingListener{ocsp}, RenewalGrace: cfg.RenewalGrace,
 		PolicyLimits: cfg.PolicyLimits, MaxTemplateVersions: cfg.MaxTemplateVersions,
-		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP})
+		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db}})
 
 	bg, cancel := context.WithCancel(ctx)
 	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, cancel: cancel}
@@ -249,4 +249,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// transactor runs the engine's first-connection transactions in the store:
+// *postgres.Tx has every step the engine's ProvisioningTx names.
+type transactor struct{ db *postgres.DB }
+
+func (t transactor) InProvisioningTx(ctx context.Context, fn func(provisioning.ProvisioningTx) error) error {
+	return t.db.InTx(ctx, func(tx *postgres.Tx) error { return fn(tx) })
 }
