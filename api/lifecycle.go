@@ -74,6 +74,40 @@ func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleRevokeThing: POST /v1/things/{name}/revoke, {reason}: the kill
+// switch. Every certificate of the thing is revoked in one transaction, and
+// every live session using one of them is cut.
+func (s *server) handleRevokeThing(w http.ResponseWriter, r *http.Request) error {
+	if _, err := queryParams(r); err != nil {
+		return err
+	}
+	name, err := registryName(r, "name", "thing")
+	if err != nil {
+		return err
+	}
+	req, err := readJSON[revokeRequest](w, r)
+	if err != nil {
+		return err
+	}
+	reason, err := imprint.ParseRevocationReason(req.Reason)
+	if err != nil {
+		return err
+	}
+	certs, err := s.engine.RevokeThing(r.Context(), imprint.ActorFromContext(r.Context()), name, reason)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		ThingName    string            `json:"thingName"`
+		Certificates []certificateJSON `json:"revoked"`
+	}{ThingName: name, Certificates: make([]certificateJSON, len(certs))}
+	for i, c := range certs {
+		out.Certificates[i] = certificateOf(c)
+	}
+	encode(w, http.StatusOK, out)
+	return nil
+}
+
 // decodeWithID reads the {id} path parameter and a JSON body of type T.
 func decodeWithID[T any](w http.ResponseWriter, r *http.Request, what string) (string, T, error) {
 	id, err := idParam(r, "id", what)

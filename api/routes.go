@@ -132,6 +132,7 @@ func NewHandler(d Deps) http.Handler {
 		r.With(readers).Get("/things/{name}", h(s.handleGetThing))
 		r.With(admin).Patch("/things/{name}", h(s.handleUpdateThing))
 		r.With(admin).Delete("/things/{name}", h(s.handleDeleteThing))
+		r.With(admin).Post("/things/{name}/revoke", h(s.handleRevokeThing))
 		r.With(readers).Get("/things/{name}/principals", h(s.handleThingPrincipals))
 		r.With(admin).Put("/things/{name}/principals/{id}", h(s.handleAttachPrincipal))
 		r.With(admin).Delete("/things/{name}/principals/{id}", h(s.handleDetachPrincipal))
