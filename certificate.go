@@ -49,6 +49,9 @@ type Certificate struct {
 	// RenewedFrom and SupersededBy link a certificate and its renewal.
 	RenewedFrom  string
 	SupersededBy string
+	// ProvisionedAt is when a template provisioned the certificate on its
+	// first connection; zero if none has.
+	ProvisionedAt time.Time
 }
 
 // CertificateFilter selects certificates in a listing. Zero fields do not

@@ -34,14 +34,24 @@ const (
 	EventCAActivated            = "ca.activated"
 	EventCADeactivated          = "ca.deactivated"
 	EventCAAutoRegistrationSet  = "ca.auto_registration_set"
-	EventWebhookCreated         = "webhook.created"
-	EventWebhookDeleted         = "webhook.deleted"
+	// EventCertificateRegistered records a certificate Imprint did not
+	// issue, registered on its first connection or by an admin.
+	EventCertificateRegistered = "certificate.registered"
+	// EventCertificateProvisioned records a template's provisioning of a
+	// certificate (its thing, policies and status) on its first connection.
+	EventCertificateProvisioned = "certificate.provisioned"
+	// EventProvisioningFailed records a first connection whose template
+	// could not provision the certificate; nothing else of it was written.
+	EventProvisioningFailed = "provisioning.failed"
+	EventWebhookCreated     = "webhook.created"
+	EventWebhookDeleted     = "webhook.deleted"
 )
 
 // EventTypes lists every event type, for validating subscriptions.
 var EventTypes = []string{
 	EventCertificateIssued, EventCertificateActivated, EventCertificateDeactivated, EventCertificateRevoked,
-	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventCAAutoRegistrationSet, EventTokenCreated,
+	EventCertificateRenewed, EventCACreated, EventCAActivated, EventCADeactivated, EventCAAutoRegistrationSet, EventCertificateRegistered,
+	EventCertificateProvisioned, EventProvisioningFailed, EventTokenCreated,
 	EventWebhookCreated, EventWebhookDeleted, EventTemplateCreated, EventTemplateUpdated, EventTemplateDeleted,
 	EventTemplateVersionCreated, EventTemplateVersionDeleted, EventCATemplateSet,
 	EventThingCreated, EventThingUpdated, EventThingDeleted, EventThingTypeCreated, EventThingTypeUpdated,
@@ -50,7 +60,7 @@ var EventTypes = []string{
 	EventPolicyDeleted, EventPolicyVersionAdded, EventPolicyVersionGone, EventPolicyDefaultSet,
 	EventPolicyAttached, EventPolicyDetached,
 	EventTokenRevoked,
-	EventRegistrationCodeCreated, EventRegistrationCodeDeleted, EventCARegistered, EventCertificateRegistered,
+	EventRegistrationCodeCreated, EventRegistrationCodeDeleted, EventCARegistered,
 }
 
 // EventFilter selects audit events. Zero fields do not filter.

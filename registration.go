@@ -1,7 +1,7 @@
 package imprint
 
-// Event types of registration: of the registration code, of customer CAs
-// and of device certificates signed elsewhere.
+// Event types of registration: of the registration code and of customer
+// CAs (device certificates signed elsewhere are EventCertificateRegistered).
 const (
 	EventRegistrationCodeCreated = "registration_code.created"
 	EventRegistrationCodeDeleted = "registration_code.deleted"
@@ -9,9 +9,6 @@ const (
 	// data says how its key was proved ("proof": "verification-certificate"
 	// or "none").
 	EventCARegistered = "ca.registered"
-	// EventCertificateRegistered records a device certificate signed
-	// elsewhere and registered with Imprint.
-	EventCertificateRegistered = "certificate.registered"
 )
 
 // The proofs of possession a CA registration records.

@@ -23,7 +23,12 @@ const (
 	RoleAuditor Role = "auditor"
 )
 
-// Valid reports whether r is a known role.
+// RoleDevice is the role of a device in the audit log: the actor of what its
+// first connection changed (its certificate's registration, its thing and
+// policies), named by its certificate ID. No token has it.
+const RoleDevice Role = "device"
+
+// Valid reports whether r is a role a token may have.
 func (r Role) Valid() bool {
 	return r == RoleAdmin || r == RoleFactory || r == RoleAuditor
 }

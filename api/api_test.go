@@ -20,22 +20,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
-	"github.com/imprint-iot/imprint/events"
-	"github.com/imprint-iot/imprint/outbound"
+	"github.com/imprint-iot/imprint/cmd/imprint/server"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
-	"github.com/imprint-iot/imprint/provisioning"
-	"github.com/imprint-iot/imprint/revocation"
-	"github.com/imprint-iot/imprint/webhooks"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -49,6 +41,7 @@ type env struct {
 	url                     string
 	db                      *postgres.DB
 	dbURL                   string
+	dataDir                 string // the CA's keys
 	ca                      *ca.Authority
 	handler                 http.Handler
 	admin, factory, auditor string
@@ -76,7 +69,8 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test passphrase"),
+	dataDir := t.TempDir()
+	auth, err := ca.New(ctx, ca.Config{DataDir: dataDir, Passphrase: []byte("test passphrase"),
 		PublicURL: "http://imprint.test", Log: log}, db)
 	if err != nil {
 		t.Fatal(err)
@@ -84,46 +78,29 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 	if _, _, err := auth.Init(ctx, ca.InitRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	bg, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	secrets, err := webhooks.NewSecretBox(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	crls := ca.NewCRLPublisher(auth, db, ca.CRLOptions{}, log)
-	ocsp := ca.NewOCSPResponder(auth, db, ca.OCSPOptions{}, log)
-	hub := events.NewHub(db, log)
-	guard := outbound.New(allow)
-	dispatcher := webhooks.NewDispatcher(db, secrets, guard.Client(outbound.ClientOptions{}), log)
-	jobs := revocation.NewRunner(db, log)
-	listening := make(chan struct{})
-	var once sync.Once
-	go db.Listen(bg, func(channel, payload string) {
-		if payload == "" {
-			once.Do(func() { close(listening) })
-		}
-		crls.Notify(channel, payload)
-		ocsp.Notify(channel, payload)
-		dispatcher.Notify(channel, payload)
-	}, imprint.ChannelRevocations, imprint.ChannelCRLs)
-	<-listening
-	go crls.Run(bg)
-	go hub.Run(bg)
-	go dispatcher.Run(bg)
-	go jobs.Run(bg)
-	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{ocsp},
-		Outbound: guard, Secrets: secrets, HookAllowHTTP: true})
-	h := api.NewHandler(api.Deps{Log: log, Engine: engine, CA: auth, Store: db, Registry: prometheus.NewRegistry(),
-		CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, WebhookAllowHTTP: true,
-		OCSPMaxAge: time.Minute, Outbound: guard})
+	app := mustServer(t, log, db, auth, allow)
+	h := app.Handler
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, ca: auth, handler: h,
+	e := &env{t: t, url: srv.URL, db: db, dbURL: dbURL, dataDir: dataDir, ca: auth, handler: h,
 		client: &http.Client{Transport: specTransport{base: http.DefaultTransport, report: t.Errorf}}}
 	e.admin = e.token("admin", imprint.RoleAdmin)
 	e.factory = e.token("line-1", imprint.RoleFactory)
 	e.auditor = e.token("audit", imprint.RoleAuditor)
 	return e
+}
+
+// mustServer builds a server on db and auth as `imprint serve` does, with
+// outbound requests allowed to reach allow, and closes it when t ends.
+func mustServer(t *testing.T, log *slog.Logger, db *postgres.DB, auth *ca.Authority, allow []netip.Prefix) *server.Server {
+	t.Helper()
+	app, err := server.New(ctx, server.Config{Log: log, DB: db, CA: auth, SecretKey: bytes.Repeat([]byte{7}, 32),
+		OCSPMaxAge: time.Minute, WebhookAllowHTTP: true, OutboundAllow: allow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	return app
 }
 
 func (e *env) token(name string, role imprint.Role) string {

@@ -77,9 +77,9 @@ func (a *TokenCache) forget(id string) {
 	}
 }
 
-// authenticate returns the actor of the request's bearer token. Returns
+// Authenticate returns the actor of the request's bearer token. Returns
 // Unauthorized for a missing, malformed, unknown or revoked token.
-func (a *TokenCache) authenticate(r *http.Request) (imprint.Actor, error) {
+func (a *TokenCache) Authenticate(r *http.Request) (imprint.Actor, error) {
 	h := r.Header.Get("Authorization")
 	scheme, bearer, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -124,22 +124,29 @@ func (a *TokenCache) authenticate(r *http.Request) (imprint.Actor, error) {
 	return actor, nil
 }
 
-// requireRole is middleware that authenticates the request and lets it
-// through only for the given roles: 401 without a valid token, 403 for
-// another role.
-func (s *server) requireRole(roles ...imprint.Role) func(http.Handler) http.Handler {
+// Authenticate is middleware that puts the actor of the request's bearer
+// token (see TokenCache.Authenticate) in the request's context, any role;
+// without a valid token it answers Unauthorized through writeError.
+func Authenticate(tokens *TokenCache, writeError func(http.ResponseWriter, *http.Request, error)) func(http.Handler) http.Handler {
+	return RequireRole(tokens, writeError, imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor)
+}
+
+// RequireRole is Authenticate letting through only the given roles: 401
+// (with a WWW-Authenticate header) without a valid token, 403 for another
+// role, both answered through writeError.
+func RequireRole(tokens *TokenCache, writeError func(http.ResponseWriter, *http.Request, error), roles ...imprint.Role) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			actor, err := s.auth.authenticate(r)
+			actor, err := tokens.Authenticate(r)
 			if err != nil {
 				if imprint.ErrorKind(err) == imprint.Unauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="imprint"`)
 				}
-				s.writeError(w, r, err)
+				writeError(w, r, err)
 				return
 			}
 			if !slices.Contains(roles, actor.Role) {
-				s.writeError(w, r, imprint.Errorf(imprint.Forbidden,
+				writeError(w, r, imprint.Errorf(imprint.Forbidden,
 					"role %s may not do this (allowed: %s)", actor.Role, roleList(roles)))
 				return
 			}

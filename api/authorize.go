@@ -44,7 +44,7 @@ type authorizeRequest struct {
 	PolicyNamesToSkip     []string   `json:"policyNamesToSkip"`
 }
 
-func (q *authorizeRequest) Validate() error {
+func (q authorizeRequest) Validate() error {
 	switch {
 	case q.CognitoIdentityPoolID != "":
 		return imprint.Errorf(imprint.Invalid, "cognitoIdentityPoolId: Imprint has no Cognito identities; give a certificate as principal")
@@ -111,27 +111,26 @@ type authResult struct {
 // handleAuthorize: POST /v1/authorize, AWS IoT's TestAuthorization: how the
 // policies that apply to a certificate (and its thing's groups) decide each
 // action on each resource. Nothing is changed or recorded.
-func (s *server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "clientId")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[authorizeRequest](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[authorizeRequest](w, r)
+	if err != nil {
+		return err
 	}
 	if req.ClientID == "" {
 		req.ClientID = q.Get("clientId")
 	}
 	results, err := s.authorize(r, &req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, struct {
 		AuthResults []authResult `json:"authResults"`
 	}{results})
+	return nil
 }
 
 // principalID returns the certificate ID of a principal: the ID itself, or
@@ -140,7 +139,7 @@ func principalID(p string) (string, error) {
 	if i := strings.LastIndex(p, ":cert/"); strings.HasPrefix(p, "arn:") && i >= 0 {
 		p = p[i+len(":cert/"):]
 	}
-	return normalizeID("principal", p)
+	return NormalizeID("principal", p)
 }
 
 func (s *server) authorize(r *http.Request, req *authorizeRequest) ([]authResult, error) {

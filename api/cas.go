@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/pem"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/imprint-iot/imprint"
@@ -44,9 +43,9 @@ func caOf(c *imprint.CA) caJSON {
 }
 
 // handleListCAs: GET /v1/cas.
-func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	cas := s.ca.CAs()
 	out := struct {
@@ -56,6 +55,7 @@ func (s *server) handleListCAs(w http.ResponseWriter, r *http.Request) {
 		out.CAs[i] = caOf(c)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func (s *server) caParam(r *http.Request) (*imprint.CA, error) {
@@ -67,64 +67,35 @@ func (s *server) caParam(r *http.Request) (*imprint.CA, error) {
 }
 
 // handleGetCA: GET /v1/cas/{id}.
-func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetCA(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	c, err := s.caParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, caOf(c))
+	return nil
 }
 
 // handleCAChain: GET /v1/cas/{id}/chain, the PEM certificates from the CA up
 // to the root.
-func (s *server) handleCAChain(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleCAChain(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	c, err := s.caParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	chain, err := s.ca.ChainPEM(c.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.Write(chain)
-}
-
-// handleCACertificateFile: GET /ca/{id}.crt, public, the DER certificate that
-// issued certificates point to in their CA-issuers URL (RFC 5280 4.2.2.1).
-func (s *server) handleCACertificateFile(w http.ResponseWriter, r *http.Request) {
-	file, err := pathParam(r, "file")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	idText, ok := strings.CutSuffix(file, ".crt")
-	if !ok {
-		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such file: %s", file))
-		return
-	}
-	id, err := normalizeID("CA ID", idText)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c, err := s.ca.CA(id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/pkix-cert")
-	w.Header().Set("Cache-Control", "public, max-age=86400")
-	w.Write(c.DER)
+	return nil
 }
 
 type createCARequest struct {
@@ -136,16 +107,10 @@ type createCARequest struct {
 }
 
 // handleCreateCA: POST /v1/cas, a new issuing CA under the root.
-func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
+func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[createCARequest](w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[createCARequest](body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	profile := imprint.DefaultProfile()
 	if req.Profile != nil {
@@ -154,8 +119,8 @@ func (s *server) handleCreateCA(w http.ResponseWriter, r *http.Request) {
 	c, err := s.engine.CreateIssuingCA(r.Context(), ca.CreateCARequest{Name: req.Name, CommonName: req.CommonName,
 		Organization: req.Organization, KeyType: req.KeyType, Profile: profile})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusCreated, caOf(c))
+	return nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/pem"
 	"net/http"
@@ -13,28 +14,18 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// Authority is what the API needs from the CA.
-type Authority interface {
-	Issue(ctx context.Context, req ca.IssueRequest) (*ca.Issued, error)
+// CAReader is what the CA handlers read of the CA (an *ca.Authority); they
+// change CAs through the engine.
+type CAReader interface {
 	CAs() []*imprint.CA
 	CA(id string) (*imprint.CA, error)
 	ChainPEM(id string) ([]byte, error)
-	CreateIssuingCA(ctx context.Context, req ca.CreateCARequest) (*imprint.CA, error)
-	CanIssue(caID string) error
-	Reload(ctx context.Context) error
-	Ready() error
 }
 
-// CertificateStore records and reads certificates.
-type CertificateStore interface {
-	CreateCertificates(ctx context.Context, certs []imprint.Certificate, actor imprint.Actor, idem *imprint.IdempotentResponse) error
+// CertificateReader reads certificates; the engine records them.
+type CertificateReader interface {
 	Certificate(ctx context.Context, id string) (*imprint.Certificate, error)
 	Certificates(ctx context.Context, f imprint.CertificateFilter) ([]imprint.Certificate, string, error)
-	// IdempotentRecord returns the response recorded for an Idempotency-Key,
-	// or nil if no request with it has committed. CreateCertificates records
-	// its idem argument in the certificates' transaction, and returns Conflict
-	// if a response is already recorded for the key.
-	IdempotentRecord(ctx context.Context, tokenID string, keyHash []byte) (*imprint.IdempotentRecord, error)
 }
 
 // MaxBatch is the most CSRs one batch request may carry.
@@ -42,9 +33,10 @@ const MaxBatch = 1000
 
 var idRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// normalizeID lowercases a certificate or CA ID and drops an "0x" prefix, as
-// AWS IoT accepts them; it returns Invalid for anything else.
-func normalizeID(field, id string) (string, error) {
+// NormalizeID lowercases a certificate or CA ID and drops an "0x" prefix, as
+// AWS IoT accepts them; it returns Invalid naming field for anything else.
+func NormalizeID(field, id string) (string, error) {
+
 	id = strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(id, "0x"), "0X"))
 	if !idRE.MatchString(id) {
 		return "", imprint.Errorf(imprint.Invalid, "%s must be 64 hexadecimal characters (a SHA-256)", field)
@@ -58,25 +50,32 @@ type issueRequest struct {
 	ValidityDays int    `json:"validityDays"`
 }
 
-func (q *issueRequest) Validate() error {
+func (q issueRequest) Validate() error {
 	if q.CSR == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"csr\" is required")
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
-func validateCAAndValidity(caID *string, days int) error {
-	if *caID != "" {
-		id, err := normalizeID("caId", *caID)
-		if err != nil {
+// checkCAAndValidity returns Invalid unless caID is "" (the default CA) or
+// a CA ID, and days is 0 (the profile's) to imprint.MaxValidityDays.
+func checkCAAndValidity(caID string, days int) error {
+	if caID != "" {
+		if _, err := NormalizeID("caId", caID); err != nil {
 			return err
 		}
-		*caID = id
 	}
 	if days < 0 || days > imprint.MaxValidityDays {
 		return imprint.Errorf(imprint.Invalid, "field \"validityDays\" must be between 1 and %d", imprint.MaxValidityDays)
 	}
 	return nil
+}
+
+// caIDOf returns a caId field that checkCAAndValidity accepted in its
+// normal form: "" stays "".
+func caIDOf(caID string) string {
+	id, _ := NormalizeID("caId", caID)
+	return id
 }
 
 // issueResponse is the answer to an issuing request.
@@ -102,7 +101,7 @@ func responseOf(iss *ca.Issued, withChain bool) issueResponse {
 }
 
 // handleIssue signs one CSR: POST /v1/certificates.
-func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req issueRequest
 	if err == nil {
@@ -111,17 +110,17 @@ func (s *server) handleIssue(w http.ResponseWriter, r *http.Request) {
 	var out *provisioning.Outcome
 	if err == nil {
 		out, err = s.engine.Issue(r.Context(), provisioning.IssueRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CSRPEM: []byte(req.CSR), CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CSRPEM: []byte(req.CSR), CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(iss *ca.Issued) (now, kept provisioning.Answer) {
 				a := provisioning.Answer{Status: http.StatusCreated, Body: mustJSON(responseOf(iss, true))}
 				return a, a
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 type batchRequest struct {
@@ -130,14 +129,14 @@ type batchRequest struct {
 	ValidityDays int      `json:"validityDays"`
 }
 
-func (q *batchRequest) Validate() error {
+func (q batchRequest) Validate() error {
 	switch {
 	case len(q.CSRs) == 0:
 		return imprint.Errorf(imprint.Invalid, "field \"csrs\" must hold at least one CSR")
 	case len(q.CSRs) > MaxBatch:
 		return imprint.Errorf(imprint.Invalid, "field \"csrs\" holds %d CSRs; a batch holds at most %d", len(q.CSRs), MaxBatch)
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
 type batchItem struct {
@@ -156,7 +155,7 @@ type batchResponse struct {
 // handleIssueBatch signs up to MaxBatch CSRs: POST /v1/certificates/batch.
 // A bad CSR fails only its own item. The certificates are recorded in one
 // transaction.
-func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req batchRequest
 	if err == nil {
@@ -169,17 +168,17 @@ func (s *server) handleIssueBatch(w http.ResponseWriter, r *http.Request) {
 			csrs[i] = []byte(c)
 		}
 		out, err = s.engine.IssueBatch(r.Context(), provisioning.BatchRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CSRPEMs: csrs, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CSRPEMs: csrs, CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(res *provisioning.BatchResult) (now, kept provisioning.Answer) {
 				a := provisioning.Answer{Status: http.StatusOK, Body: mustJSON(batchResponseOf(r, res))}
 				return a, a
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 // batchResponseOf reports each item of a batch: its certificate or why it
@@ -210,17 +209,14 @@ type keysRequest struct {
 	ValidityDays int             `json:"validityDays"`
 }
 
-func (q *keysRequest) Validate() error {
+func (q keysRequest) Validate() error {
 	if q.CommonName == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"commonName\" is required")
 	}
-	if q.KeyType == "" {
-		q.KeyType = imprint.KeyECDSAP256
-	}
-	if !q.KeyType.Valid() {
+	if q.KeyType != "" && !q.KeyType.Valid() {
 		return imprint.Errorf(imprint.Invalid, "field \"keyType\": unknown key type %q (want one of %v)", q.KeyType, imprint.KeyTypes)
 	}
-	return validateCAAndValidity(&q.CAID, q.ValidityDays)
+	return checkCAAndValidity(q.CAID, q.ValidityDays)
 }
 
 // handleKeysAndCertificate makes a key pair and a certificate for devices that
@@ -228,7 +224,7 @@ func (q *keysRequest) Validate() error {
 // response only; it is never stored or logged. A replay of the same
 // Idempotency-Key gets a 409 naming the certificate, since the key cannot be
 // shown twice.
-func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request) error {
 	body, idem, err := readIdempotent(w, r)
 	var req keysRequest
 	if err == nil {
@@ -237,7 +233,7 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 	var out *provisioning.Outcome
 	if err == nil {
 		out, err = s.engine.IssueWithNewKey(r.Context(), provisioning.NewKeyRequest{Actor: imprint.ActorFromContext(r.Context()),
-			Idempotency: idem, CommonName: req.CommonName, KeyType: req.KeyType, CAID: req.CAID, ValidityDays: req.ValidityDays},
+			Idempotency: idem, CommonName: req.CommonName, KeyType: cmp.Or(req.KeyType, imprint.KeyECDSAP256), CAID: caIDOf(req.CAID), ValidityDays: req.ValidityDays},
 			func(k *provisioning.NewKey) (now, kept provisioning.Answer) {
 				resp := responseOf(k.Issued, true)
 				resp.PrivateKeyPEM = string(k.KeyPEM)
@@ -250,13 +246,13 @@ func (s *server) handleKeysAndCertificate(w http.ResponseWriter, r *http.Request
 			})
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !out.Replayed {
 		w.Header().Set("Cache-Control", "no-store")
 	}
 	s.writeOutcome(w, out)
+	return nil
 }
 
 // certificateJSON is a certificate as the API shows it.
@@ -305,34 +301,31 @@ func certificateOf(c *imprint.Certificate) certificateJSON {
 }
 
 // handleGetCertificate: GET /v1/certificates/{id}.
-func (s *server) handleGetCertificate(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetCertificate(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	id, err := idParam(r, "id", "certificate ID")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	c, err := s.store.Certificate(r.Context(), id)
+	c, err := s.certs.Certificate(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, certificateOf(c))
+	return nil
 }
 
 // handleListCertificates: GET /v1/certificates, filtered, one page at a time.
-func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) error {
 	f, err := certificateFilterOf(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	certs, next, err := s.store.Certificates(r.Context(), f)
+	certs, next, err := s.certs.Certificates(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Certificates []certificateJSON `json:"certificates"`
@@ -342,6 +335,7 @@ func (s *server) handleListCertificates(w http.ResponseWriter, r *http.Request) 
 		out.Certificates[i] = certificateOf(&certs[i])
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
@@ -351,7 +345,7 @@ func certificateFilterOf(r *http.Request) (imprint.CertificateFilter, error) {
 		return f, err
 	}
 	if v := q.Get("caId"); v != "" {
-		if f.CAID, err = normalizeID("caId", v); err != nil {
+		if f.CAID, err = NormalizeID("caId", v); err != nil {
 			return f, err
 		}
 	}

@@ -18,7 +18,9 @@ import (
 // MaxBodySize is the largest request body any endpoint reads.
 const MaxBodySize = 1 << 20
 
-// validator is implemented by request bodies that check themselves.
+// validator is implemented by request bodies that check themselves. Validate
+// has a value receiver: it checks and never changes the request; handlers
+// put fields in normal form (caIDOf) after it.
 type validator interface{ Validate() error }
 
 // readBody reads the whole request body, refusing more than MaxBodySize.
@@ -32,6 +34,17 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		return nil, imprint.Errorf(imprint.Invalid, "cannot read request body: %v", err)
 	}
 	return body, nil
+}
+
+// readJSON reads r's body as one JSON object of type T and validates it:
+// the one way a handler reads a request body (see decode).
+func readJSON[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode[T](body)
 }
 
 // decode parses body as one JSON object of type T, refusing unknown fields and
@@ -52,7 +65,7 @@ func decode[T any](body []byte) (T, error) {
 	if dec.More() {
 		return v, imprint.Errorf(imprint.Invalid, "request body holds more than one JSON value")
 	}
-	if val, ok := any(&v).(validator); ok {
+	if val, ok := any(v).(validator); ok {
 		if err := val.Validate(); err != nil {
 			return v, err
 		}

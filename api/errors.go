@@ -36,9 +36,19 @@ type errorDetail struct {
 	Problems []imprint.Problem `json:"problems,omitempty"`
 }
 
+// methodNotAllowedError is the error of a method its path does not serve.
+type methodNotAllowedError struct{ method, path string }
+
+func (e *methodNotAllowedError) Error() string { return e.method + " is not allowed on " + e.path }
+
 // detailOf returns what a client may see of err: its kind's code and its
 // safe message, or "internal error" and the request ID for anything else.
+// A method its path does not serve is 405 method_not_allowed.
 func detailOf(r *http.Request, err error) (int, errorDetail) {
+	var mna *methodNotAllowedError
+	if errors.As(err, &mna) {
+		return http.StatusMethodNotAllowed, errorDetail{Code: "method_not_allowed", Message: mna.Error()}
+	}
 	kind := imprint.ErrorKind(err)
 	d := errorDetail{Code: kind.String(), Message: imprint.ErrorMessage(err)}
 	if kind == imprint.Internal || kind == imprint.Unavailable {
@@ -54,13 +64,13 @@ func detailOf(r *http.Request, err error) (int, errorDetail) {
 	return statusOf[kind], d
 }
 
-// writeError answers err; every handler error goes through it. Internal
-// errors are logged with their whole chain.
-func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+// WriteError answers err as JSON; every handler error goes through it.
+// Internal errors are logged with their whole chain.
+func (c *Common) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status, d := detailOf(r, err)
-	s.metrics.errors.WithLabelValues(d.Code).Inc()
+	c.metrics.errors.WithLabelValues(d.Code).Inc()
 	if status >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "err", err, "status", status,
+		c.log.ErrorContext(r.Context(), "request failed", "err", err, "status", status,
 			"request_id", d.RequestID, "path", r.URL.Path)
 	}
 	if status == http.StatusServiceUnavailable {

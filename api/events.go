@@ -25,7 +25,7 @@ type EventSource interface {
 }
 
 // handleListEvents: GET /v1/events, filtered by type, resource and time.
-func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "type", "resourceType", "resourceId", "after", "before", "cursor", "limit")
 	f := imprint.EventFilter{Type: q.Get("type"), ResourceType: q.Get("resourceType"), ResourceID: q.Get("resourceId")}
 	if err == nil && f.Type != "" && !slices.Contains(imprint.EventTypes, f.Type) {
@@ -44,13 +44,11 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		f.Limit, err = limitParam(q)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	events, next, err := s.store.Events(r.Context(), f)
+	events, next, err := s.auditLog.Events(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Events     []imprint.Event `json:"events"`
@@ -63,6 +61,7 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		out.NextCursor = imprint.EncodeCursor("events", strconv.FormatUint(next.TxID, 10), strconv.FormatInt(next.ID, 10))
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // parseEventCursor reads the cursor of event pages: a transaction and an
@@ -82,23 +81,20 @@ func parseEventCursor(v string) (imprint.EventCursor, error) {
 
 // handleEventStream: GET /v1/events/stream, server-sent events of the audit
 // log from now on (optionally only some types: ?type=a&type=b).
-func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "type")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	types := q["type"]
 	for _, t := range types {
 		if !slices.Contains(imprint.EventTypes, t) {
-			s.writeError(w, r, imprint.Errorf(imprint.Invalid, "unknown event type %q", t))
-			return
+			return imprint.Errorf(imprint.Invalid, "unknown event type %q", t)
 		}
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		s.writeError(w, r, imprint.Errorf(imprint.Internal, "streaming unsupported"))
-		return
+		return imprint.Errorf(imprint.Internal, "streaming unsupported")
 	}
 	// A stream outlives the server's write timeout.
 	if err := http.NewResponseController(w).SetWriteDeadline(time.Time{}); err != nil {
@@ -118,7 +114,7 @@ func (s *server) handleEventStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
-			return
+			return nil
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 		case e := <-ch:

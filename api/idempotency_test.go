@@ -12,12 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
-	"github.com/imprint-iot/imprint/provisioning"
 )
 
 // start sends a JSON request to base without waiting for its answer; the
@@ -192,8 +188,7 @@ func TestIdempotentRetryOnTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db2.Close)
-	replica := httptest.NewServer(api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db2, Registry: prometheus.NewRegistry(),
-		Engine: provisioning.New(provisioning.Config{CA: e.ca, Store: db2, Log: log})}))
+	replica := httptest.NewServer(mustServer(t, log, db2, e.ca, loopbackAllowed).Handler)
 	t.Cleanup(replica.Close)
 
 	for _, path := range []string{"/v1/certificates", "/v1/certificates/batch"} {

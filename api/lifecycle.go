@@ -12,16 +12,12 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// LifecycleStore changes certificates' and CAs' standing.
-type LifecycleStore interface {
-	SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error)
-	RevokeCertificate(ctx context.Context, id string, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.Certificate, error)
-	RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration, proof imprint.RenewalProof, actor imprint.Actor) (*imprint.Certificate, error)
+// RevocationJobStore keeps bulk revocations; the engine changes single
+// certificates' and CAs' standing.
+type RevocationJobStore interface {
 	CreateRevocationJob(ctx context.Context, sel imprint.RevocationSelector, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.RevocationJob, error)
 	RunRevocationJob(ctx context.Context, id, owner string, deadline time.Time) (*imprint.RevocationJob, error)
 	RevocationJob(ctx context.Context, id string) (*imprint.RevocationJob, error)
-	UpdateCA(ctx context.Context, id string, u imprint.CAUpdate, actor imprint.Actor) (*imprint.CA, error)
-	CA(ctx context.Context, id string) (*imprint.CA, error)
 }
 
 // JobRunner finishes bulk revocations in the background.
@@ -41,18 +37,18 @@ type statusRequest struct {
 }
 
 // handleSetStatus: PATCH /v1/certificates/{id}, {status: ACTIVE|INACTIVE}.
-func (s *server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := decodeWithID[statusRequest](s, w, r, "certificate ID")
-	if !ok {
-		return
+func (s *server) handleSetStatus(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := decodeWithID[statusRequest](w, r, "certificate ID")
+	if err != nil {
+		return err
 	}
 	c, err := s.engine.SetStatus(r.Context(), imprint.ActorFromContext(r.Context()), id,
 		imprint.CertificateStatus(strings.ToUpper(string(req.Status))))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, certificateOf(c))
+	return nil
 }
 
 type revokeRequest struct {
@@ -61,43 +57,66 @@ type revokeRequest struct {
 
 // handleRevoke: POST /v1/certificates/{id}/revoke, {reason}. When it
 // answers, OCSP on this replica already says revoked.
-func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := decodeWithID[revokeRequest](s, w, r, "certificate ID")
-	if !ok {
-		return
+func (s *server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := decodeWithID[revokeRequest](w, r, "certificate ID")
+	if err != nil {
+		return err
 	}
 	reason, err := imprint.ParseRevocationReason(req.Reason)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.engine.Revoke(r.Context(), imprint.ActorFromContext(r.Context()), id, reason)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, certificateOf(c))
+	return nil
+}
+
+// handleRevokeThing: POST /v1/things/{name}/revoke, {reason}: the kill
+// switch. Every certificate of the thing is revoked in one transaction, and
+// every live session using one of them is cut.
+func (s *server) handleRevokeThing(w http.ResponseWriter, r *http.Request) error {
+	if _, err := queryParams(r); err != nil {
+		return err
+	}
+	name, err := registryName(r, "name", "thing")
+	if err != nil {
+		return err
+	}
+	req, err := readJSON[revokeRequest](w, r)
+	if err != nil {
+		return err
+	}
+	reason, err := imprint.ParseRevocationReason(req.Reason)
+	if err != nil {
+		return err
+	}
+	certs, err := s.engine.RevokeThing(r.Context(), imprint.ActorFromContext(r.Context()), name, reason)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		ThingName    string            `json:"thingName"`
+		Certificates []certificateJSON `json:"revoked"`
+	}{ThingName: name, Certificates: make([]certificateJSON, len(certs))}
+	for i, c := range certs {
+		out.Certificates[i] = certificateOf(c)
+	}
+	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // decodeWithID reads the {id} path parameter and a JSON body of type T.
-func decodeWithID[T any](s *server, w http.ResponseWriter, r *http.Request, what string) (string, T, bool) {
-	var zero T
+func decodeWithID[T any](w http.ResponseWriter, r *http.Request, what string) (string, T, error) {
 	id, err := idParam(r, "id", what)
 	if err != nil {
-		s.writeError(w, r, err)
-		return "", zero, false
+		var zero T
+		return "", zero, err
 	}
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return "", zero, false
-	}
-	req, err := decode[T](body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return "", zero, false
-	}
-	return id, req, true
+	req, err := readJSON[T](w, r)
+	return id, req, err
 }
 
 type bulkRevokeRequest struct {
@@ -112,14 +131,14 @@ type bulkRevokeRequest struct {
 func (q *bulkRevokeRequest) selector() (imprint.RevocationSelector, error) {
 	sel := imprint.RevocationSelector{IssuedAfter: q.IssuedAfter, IssuedBefore: q.IssuedBefore}
 	for _, id := range q.CertificateIDs {
-		n, err := normalizeID("certificateIds", id)
+		n, err := NormalizeID("certificateIds", id)
 		if err != nil {
 			return sel, err
 		}
 		sel.IDs = append(sel.IDs, n)
 	}
 	if q.CAID != "" {
-		n, err := normalizeID("caId", q.CAID)
+		n, err := NormalizeID("caId", q.CAID)
 		if err != nil {
 			return sel, err
 		}
@@ -139,13 +158,8 @@ func (q *bulkRevokeRequest) selector() (imprint.RevocationSelector, error) {
 // transactions: answered 200 with the counts when done within BulkRevokeWait,
 // else 202 with the job, which goes on in the background (GET the job to
 // follow it) and is resumed by another replica if this one dies.
-func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[bulkRevokeRequest](body)
+func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[bulkRevokeRequest](w, r)
 	var sel imprint.RevocationSelector
 	if err == nil {
 		sel, err = req.selector()
@@ -155,21 +169,19 @@ func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) {
 		reason, err = imprint.ParseRevocationReason(req.Reason)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	job, err := s.store.CreateRevocationJob(r.Context(), sel, reason, imprint.ActorFromContext(r.Context()))
+	job, err := s.revocationJobs.CreateRevocationJob(r.Context(), sel, reason, imprint.ActorFromContext(r.Context()))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	done, err := s.store.RunRevocationJob(r.Context(), job.ID, s.jobs.Owner(), time.Now().Add(BulkRevokeWait))
+	done, err := s.revocationJobs.RunRevocationJob(r.Context(), job.ID, s.jobs.Owner(), time.Now().Add(BulkRevokeWait))
 	switch {
 	case err == nil:
 		job = done
 	case imprint.ErrorKind(err) != imprint.Conflict:
 		s.log.WarnContext(r.Context(), "bulk revocation", "job", job.ID, "err", err)
-		if now, err := s.store.RevocationJob(r.Context(), job.ID); err == nil {
+		if now, err := s.revocationJobs.RevocationJob(r.Context(), job.ID); err == nil {
 			job = now // it may have failed for good
 		}
 	}
@@ -177,31 +189,30 @@ func (s *server) handleBulkRevoke(w http.ResponseWriter, r *http.Request) {
 		s.jobs.Resume(job.ID)
 		w.Header().Set("Location", "/v1/revocation-jobs/"+job.ID)
 		encode(w, http.StatusAccepted, jobOf(job))
-		return
+		return nil
 	}
 	encode(w, http.StatusOK, jobOf(job))
+	return nil
 }
 
 // handleGetJob: GET /v1/revocation-jobs/{id}.
-func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetJob(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	id, err := pathParam(r, "id")
+	id, err := PathParam(r, "id")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if !strings.HasPrefix(id, "rj_") || len(id) > 64 {
-		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "revocation job %s not found", id))
-		return
+		return imprint.Errorf(imprint.NotFound, "revocation job %s not found", id)
 	}
-	job, err := s.store.RevocationJob(r.Context(), id)
+	job, err := s.revocationJobs.RevocationJob(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, jobOf(job))
+	return nil
 }
 
 type jobJSON struct {
@@ -232,12 +243,11 @@ type renewRequest struct {
 	CSR          string `json:"csr"`
 	ValidityDays int    `json:"validityDays"`
 	// Proof is a signature of ca.RenewalMessage by the old certificate's
-	// key, base64-encoded; decoded into proof.
+	// key, base64-encoded.
 	Proof string `json:"proof"`
-	proof []byte
 }
 
-func (q *renewRequest) Validate() error {
+func (q renewRequest) Validate() error {
 	if q.CSR == "" {
 		return imprint.Errorf(imprint.Invalid, "field \"csr\" is required")
 	}
@@ -252,9 +262,17 @@ func (q *renewRequest) Validate() error {
 		if len(p) > ca.MaxRenewalProof {
 			return imprint.Errorf(imprint.Invalid, "field \"proof\" holds %d bytes; a signature has at most %d", len(p), ca.MaxRenewalProof)
 		}
-		q.proof = p
 	}
 	return nil
+}
+
+// proofBytes returns the proof that Validate accepted, decoded; nil for none.
+func (q renewRequest) proofBytes() []byte {
+	if q.Proof == "" {
+		return nil
+	}
+	p, _ := base64.StdEncoding.DecodeString(q.Proof)
+	return p
 }
 
 // handleRenew: POST /v1/certificates/{id}/renew, {csr, proof?}: a new
@@ -262,19 +280,19 @@ func (q *renewRequest) Validate() error {
 // as superseded after the renewal grace. Only an admin may renew to a key
 // that nothing proves the requester holds the old key for (see
 // ca.ProveRenewal): anyone else could otherwise revoke any certificate.
-func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := decodeWithID[renewRequest](s, w, r, "certificate ID")
-	if !ok {
-		return
+func (s *server) handleRenew(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := decodeWithID[renewRequest](w, r, "certificate ID")
+	if err != nil {
+		return err
 	}
 	iss, err := s.engine.Renew(r.Context(), provisioning.RenewRequest{Actor: imprint.ActorFromContext(r.Context()),
-		CertificateID: id, CSRPEM: []byte(req.CSR), Proof: req.proof, ValidityDays: req.ValidityDays})
+		CertificateID: id, CSRPEM: []byte(req.CSR), Proof: req.proofBytes(), ValidityDays: req.ValidityDays})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.metrics.issued.WithLabelValues(iss.Certificate.CAID).Inc()
 	encode(w, http.StatusCreated, responseOf(iss, true))
+	return nil
 }
 
 type caPatch struct {
@@ -286,32 +304,29 @@ type caPatch struct {
 // handleSetCAStatus: PATCH /v1/cas/{id}, {status?: ACTIVE|INACTIVE,
 // autoRegistration?: bool, provisioningTemplate?: the JITP template name, ""
 // for none}, all in one transaction.
-func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := decodeWithID[caPatch](s, w, r, "CA ID")
-	if !ok {
-		return
+func (s *server) handleSetCAStatus(w http.ResponseWriter, r *http.Request) error {
+	id, req, err := decodeWithID[caPatch](w, r, "CA ID")
+	if err != nil {
+		return err
 	}
 	var u imprint.CAUpdate
 	status := imprint.CAStatus(strings.ToUpper(string(req.Status)))
 	switch {
 	case req.Status == "" && req.ProvisioningTemplate == nil && req.AutoRegistration == nil:
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "give status, autoRegistration or provisioningTemplate"))
-		return
+		return imprint.Errorf(imprint.Invalid, "give status, autoRegistration or provisioningTemplate")
 	case req.Status != "" && status != imprint.CAActive && status != imprint.CAInactive:
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE"))
-		return
+		return imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE")
 	case req.Status != "":
 		u.Status = &status
 	}
 	if t := req.ProvisioningTemplate; t != nil && *t != "" && imprint.ValidateTemplateName("provisioningTemplate", *t) != nil {
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name"))
-		return
+		return imprint.Errorf(imprint.Invalid, "provisioningTemplate must be a template name")
 	}
 	u.AutoRegistration, u.ProvisioningTemplate = req.AutoRegistration, req.ProvisioningTemplate
 	c, err := s.engine.UpdateCA(r.Context(), imprint.ActorFromContext(r.Context()), id, u)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, caOf(c))
+	return nil
 }

@@ -66,3 +66,42 @@ func TestBadNamesHaveProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedNamesInPaths: a name in a path that breaks its rule cannot
+// name anything, so every route answers it as it answers a malformed ID:
+// 400 invalid naming the parameter, not 404.
+func TestMalformedNamesInPaths(t *testing.T) {
+	e := newEnv(t)
+	type test struct{ method, path, says string }
+	tests := []test{
+		// The IDs, for comparison.
+		{"GET", "/v1/certificates/nothex", "certificate ID"},
+		{"GET", "/v1/cas/nothex", "CA ID"},
+		{"GET", "/v1/tokens/nothex", "token ID"},
+	}
+	kinds := map[string]bool{}
+	for _, op := range mustServedOperations(t, e.handler) {
+		method, pattern, _ := strings.Cut(op, " ")
+		for _, param := range []string{"name", "thing"} {
+			if strings.Contains(pattern, "{"+param+"}") {
+				kind, _, _ := strings.Cut(strings.TrimPrefix(pattern, "/v1/"), "/")
+				kinds[kind] = true
+				tests = append(tests, test{method, fillPath(pattern, param, "a%20b"), `path parameter "` + param + `"`})
+			}
+		}
+	}
+	for _, kind := range []string{"things", "thing-types", "thing-groups", "policies", "provisioning-templates"} {
+		if !kinds[kind] {
+			t.Errorf("no route of %s has a {name}", kind)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := e.doInvalid(tt.method, tt.path, e.admin, nil)
+			code, msg := r.errorCode(t)
+			if r.status != 400 || code != "invalid" || !strings.Contains(msg, tt.says) {
+				t.Errorf("%s %s = %d %s %q, want 400 invalid saying %q", tt.method, tt.path, r.status, code, msg, tt.says)
+			}
+		})
+	}
+}

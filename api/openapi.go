@@ -6,13 +6,14 @@ import (
 )
 
 // openAPISpec is the OpenAPI 3.1 description of the API. TestOpenAPI keeps it
-// in step with routes.go.
+// in step with the routes.
 //
 //go:embed openapi.yaml
 var openAPISpec []byte
 
-// handleOpenAPI: GET /openapi.yaml, public.
-func handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+// HandleOpenAPI serves openapi.yaml, the description of the API and the PKI
+// endpoints: GET /openapi.yaml, public.
+func HandleOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Write(openAPISpec)
 }

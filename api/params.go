@@ -16,7 +16,7 @@ import (
 // MaxParamLength is the most bytes of a path or query parameter's value.
 const MaxParamLength = 1024
 
-// Every path and query parameter a handler reads goes through pathParam or
+// Every path and query parameter a handler reads goes through PathParam or
 // queryParams, so no text with a NUL byte or invalid UTF-8 (which PostgreSQL
 // refuses) ever reaches the store: the client gets 400 naming the parameter.
 
@@ -35,10 +35,10 @@ func checkParam(where, name, v string) error {
 	return nil
 }
 
-// pathParam returns r's route parameter name ({name} in the route),
+// PathParam returns r's route parameter name ({name} in the route),
 // percent-decoded, or Invalid naming it when it holds a NUL byte, is not
 // valid UTF-8 or is longer than MaxParamLength.
-func pathParam(r *http.Request, name string) (string, error) {
+func PathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
 	if r.URL.RawPath != "" {
 		// The router matched the escaped path: its parameters are escaped.
@@ -55,7 +55,7 @@ func pathParam(r *http.Request, name string) (string, error) {
 }
 
 // queryParams returns r's query parameters once each is one of allowed and
-// every value passes the checks of pathParam. Others are Invalid: limit and
+// every value passes the checks of PathParam. Others are Invalid: limit and
 // cursor, on a route that does not list them, with a message saying that
 // the route does not page.
 func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
@@ -104,23 +104,34 @@ func nameCursorOf(kind, last string) string {
 	return imprint.EncodeCursor(kind, last)
 }
 
-// noQuery answers 400 and returns false when r has query parameters, for
-// routes that take none: limit and cursor are refused as on every route
-// that does not page.
-func (s *server) noQuery(w http.ResponseWriter, r *http.Request) bool {
-	if _, err := queryParams(r); err != nil {
-		s.writeError(w, r, err)
-		return false
-	}
-	return true
+// noQuery returns Invalid when r has query parameters, for routes that
+// take none: limit and cursor are refused as on every route that does not
+// page.
+func noQuery(r *http.Request) error {
+	_, err := queryParams(r)
+	return err
 }
 
-// idParam returns r's route parameter name as a certificate or CA ID (see
-// normalizeID, whose Invalid names it what).
-func idParam(r *http.Request, name, what string) (string, error) {
-	v, err := pathParam(r, name)
+// nameParam returns r's route parameter param as a name that valid accepts.
+// A malformed name is Invalid naming the parameter, as a malformed ID is
+// (idParam): it cannot name anything, so the answer is 400, not 404.
+func nameParam(r *http.Request, param string, valid func(string) error) (string, error) {
+	name, err := PathParam(r, param)
 	if err != nil {
 		return "", err
 	}
-	return normalizeID(what, v)
+	if err := valid(name); err != nil {
+		return "", imprint.Errorf(imprint.Invalid, "path parameter %q: %s", param, imprint.ErrorMessage(err))
+	}
+	return name, nil
+}
+
+// idParam returns r's route parameter name as a certificate or CA ID (see
+// NormalizeID, whose Invalid names it what).
+func idParam(r *http.Request, name, what string) (string, error) {
+	v, err := PathParam(r, name)
+	if err != nil {
+		return "", err
+	}
+	return NormalizeID(what, v)
 }

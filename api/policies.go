@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
 )
@@ -28,30 +26,6 @@ type PolicyStore interface {
 	PolicyTargets(ctx context.Context, name string) ([]imprint.PolicyTarget, error)
 	TargetPolicies(ctx context.Context, targetType, targetID string) ([]imprint.PolicyTarget, error)
 	EffectivePolicies(ctx context.Context, certificateID, thingName string) ([]imprint.PolicyVersion, error)
-	AuthorizationThing(ctx context.Context, certificateID, thingName string) (*imprint.Thing, bool, error)
-}
-
-// policyRoutes mounts policies and authorization under /v1.
-func (s *server) policyRoutes(r chi.Router) {
-	admin := s.requireRole(imprint.RoleAdmin)
-	readers := s.requireRole(imprint.RoleAdmin, imprint.RoleAuditor)
-	r.With(admin).Post("/policies", s.handleCreatePolicy)
-	r.With(readers).Get("/policies", s.handleListPolicies)
-	r.With(readers).Get("/policies/{name}", s.handleGetPolicy)
-	r.With(admin).Patch("/policies/{name}", s.handleSetDefaultPolicyVersion)
-	r.With(admin).Delete("/policies/{name}", s.handleDeletePolicy)
-	r.With(admin).Post("/policies/{name}/versions", s.handleCreatePolicyVersion)
-	r.With(readers).Get("/policies/{name}/versions", s.handleListPolicyVersions)
-	r.With(readers).Get("/policies/{name}/versions/{version}", s.handleGetPolicyVersion)
-	r.With(admin).Delete("/policies/{name}/versions/{version}", s.handleDeletePolicyVersion)
-	r.With(readers).Get("/policies/{name}/targets", s.handleListPolicyTargets)
-	r.With(admin).Put("/policies/{name}/targets/certificate/{id}", s.handleAttachPolicy(imprint.TargetCertificate))
-	r.With(admin).Delete("/policies/{name}/targets/certificate/{id}", s.handleDetachPolicy(imprint.TargetCertificate))
-	r.With(admin).Put("/policies/{name}/targets/thinggroup/{id}", s.handleAttachPolicy(imprint.TargetThingGroup))
-	r.With(admin).Delete("/policies/{name}/targets/thinggroup/{id}", s.handleDetachPolicy(imprint.TargetThingGroup))
-	r.With(readers).Get("/certificates/{id}/policies", s.handleCertificatePolicies)
-	r.With(readers).Get("/certificates/{id}/effective-policies", s.handleEffectivePolicies)
-	r.With(readers).Post("/authorize", s.handleAuthorize)
 }
 
 // policyDocument is a policy document in a request: a JSON string holding
@@ -91,7 +65,7 @@ type createPolicyRequest struct {
 	PolicyDocument policyDocument `json:"policyDocument"`
 }
 
-func (q *createPolicyRequest) Validate() error {
+func (q createPolicyRequest) Validate() error {
 	return imprint.PolicyNameRule.Validate("policyName", q.PolicyName)
 }
 
@@ -118,53 +92,48 @@ func policyOf(p *imprint.PolicyRecord, withDocument bool) policyJSON {
 
 // handleCreatePolicy: POST /v1/policies. The document is compiled now, and
 // every problem in it reported.
-func (s *server) handleCreatePolicy(w http.ResponseWriter, r *http.Request) {
-	req, ok := readJSON[createPolicyRequest](s, w, r)
-	if !ok {
-		return
+func (s *server) handleCreatePolicy(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[createPolicyRequest](w, r)
+	if err != nil {
+		return err
 	}
 	var p *imprint.PolicyRecord
-	err := s.checkDocument(string(req.PolicyDocument))
+	err = s.checkDocument(string(req.PolicyDocument))
 	if err == nil {
-		p, err = s.store.CreatePolicy(r.Context(), req.PolicyName, string(req.PolicyDocument), imprint.ActorFromContext(r.Context()))
+		p, err = s.policies.CreatePolicy(r.Context(), req.PolicyName, string(req.PolicyDocument), imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusCreated, policyOf(p, true))
+	return nil
 }
 
+// policyName returns r's route parameter name as a policy name; see
+// nameParam.
 func policyName(r *http.Request) (string, error) {
-	name, err := pathParam(r, "name")
-	if err != nil {
-		return "", err
-	}
-	if imprint.ValidatePolicyName(name) != nil {
-		return "", imprint.Errorf(imprint.NotFound, "policy %q not found", name)
-	}
-	return name, nil
+	return nameParam(r, "name", imprint.ValidatePolicyName)
 }
 
 // handleGetPolicy: GET /v1/policies/{name}, with the default document.
-func (s *server) handleGetPolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetPolicy(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := policyName(r)
 	var p *imprint.PolicyRecord
 	if err == nil {
-		p, err = s.store.Policy(r.Context(), name)
+		p, err = s.policies.Policy(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, policyOf(p, true))
+	return nil
 }
 
 // handleListPolicies: GET /v1/policies?limit=&cursor=.
-func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "limit", "cursor")
 	var after string
 	if err == nil {
@@ -175,13 +144,11 @@ func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
 		limit, err = limitParam(q)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	ps, next, err := s.store.Policies(r.Context(), after, limit)
+	ps, next, err := s.policies.Policies(r.Context(), after, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Policies   []policyJSON `json:"policies"`
@@ -191,27 +158,28 @@ func (s *server) handleListPolicies(w http.ResponseWriter, r *http.Request) {
 		out.Policies[i] = policyOf(p, false)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // handleDeletePolicy: DELETE /v1/policies/{name}; 409 while attached.
-func (s *server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeletePolicy(w http.ResponseWriter, r *http.Request) error {
 	name, err := policyName(r)
 	if err == nil {
-		err = s.store.DeletePolicy(r.Context(), name, imprint.ActorFromContext(r.Context()))
+		err = s.policies.DeletePolicy(r.Context(), name, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.engine.PolicyChanged(name)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type setDefaultRequest struct {
 	DefaultVersionID int `json:"defaultVersionId"`
 }
 
-func (q *setDefaultRequest) Validate() error {
+func (q setDefaultRequest) Validate() error {
 	if q.DefaultVersionID < 1 {
 		return imprint.Errorf(imprint.Invalid, "defaultVersionId must be a version ID, from 1")
 	}
@@ -219,22 +187,21 @@ func (q *setDefaultRequest) Validate() error {
 }
 
 // handleSetDefaultPolicyVersion: PATCH /v1/policies/{name} {defaultVersionId}.
-func (s *server) handleSetDefaultPolicyVersion(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleSetDefaultPolicyVersion(w http.ResponseWriter, r *http.Request) error {
 	name, err := policyName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[setDefaultRequest](s, w, r)
-	if !ok {
-		return
-	}
-	p, err := s.store.SetDefaultPolicyVersion(r.Context(), name, req.DefaultVersionID, imprint.ActorFromContext(r.Context()))
+	req, err := readJSON[setDefaultRequest](w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
+	}
+	p, err := s.policies.SetDefaultPolicyVersion(r.Context(), name, req.DefaultVersionID, imprint.ActorFromContext(r.Context()))
+	if err != nil {
+		return err
 	}
 	encode(w, http.StatusOK, policyOf(p, true))
+	return nil
 }
 
 type policyVersionRequest struct {
@@ -258,7 +225,7 @@ func policyVersionOf(v *imprint.PolicyVersion, withDocument bool) policyVersionJ
 }
 
 // handleCreatePolicyVersion: POST /v1/policies/{name}/versions?setAsDefault=true.
-func (s *server) handleCreatePolicyVersion(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleCreatePolicyVersion(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "setAsDefault")
 	var setDefault bool
 	if err == nil {
@@ -269,39 +236,37 @@ func (s *server) handleCreatePolicyVersion(w http.ResponseWriter, r *http.Reques
 		name, err = policyName(r)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[policyVersionRequest](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[policyVersionRequest](w, r)
+	if err != nil {
+		return err
 	}
 	var v *imprint.PolicyVersion
 	err = s.checkDocument(string(req.PolicyDocument))
 	if err == nil {
-		v, err = s.store.CreatePolicyVersion(r.Context(), name, string(req.PolicyDocument), setDefault,
+		v, err = s.policies.CreatePolicyVersion(r.Context(), name, string(req.PolicyDocument), setDefault,
 			imprint.DefaultPolicyVersion, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusCreated, policyVersionOf(v, true))
+	return nil
 }
 
 // handleListPolicyVersions: GET /v1/policies/{name}/versions.
-func (s *server) handleListPolicyVersions(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListPolicyVersions(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := policyName(r)
 	var vs []imprint.PolicyVersion
 	if err == nil {
-		vs, err = s.store.PolicyVersions(r.Context(), name)
+		vs, err = s.policies.PolicyVersions(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Versions []policyVersionJSON `json:"versions"`
@@ -310,6 +275,7 @@ func (s *server) handleListPolicyVersions(w http.ResponseWriter, r *http.Request
 		out.Versions[i] = policyVersionOf(&vs[i], false)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func policyVersionParam(r *http.Request) (string, int, error) {
@@ -317,34 +283,34 @@ func policyVersionParam(r *http.Request) (string, int, error) {
 }
 
 // handleGetPolicyVersion: GET /v1/policies/{name}/versions/{version}.
-func (s *server) handleGetPolicyVersion(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetPolicyVersion(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, id, err := policyVersionParam(r)
 	var v *imprint.PolicyVersion
 	if err == nil {
-		v, err = s.store.PolicyVersion(r.Context(), name, id)
+		v, err = s.policies.PolicyVersion(r.Context(), name, id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, policyVersionOf(v, true))
+	return nil
 }
 
 // handleDeletePolicyVersion: DELETE /v1/policies/{name}/versions/{version};
 // not the default (409).
-func (s *server) handleDeletePolicyVersion(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeletePolicyVersion(w http.ResponseWriter, r *http.Request) error {
 	name, id, err := policyVersionParam(r)
 	if err == nil {
-		err = s.store.DeletePolicyVersion(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
+		err = s.policies.DeletePolicyVersion(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // targetParams returns the policy and target of an attachment route. A
@@ -353,13 +319,13 @@ func targetParams(r *http.Request, targetType string) (name, id string, err erro
 	if name, err = policyName(r); err != nil {
 		return "", "", err
 	}
-	raw, err := pathParam(r, "id")
+	raw, err := PathParam(r, "id")
 	if err != nil {
 		return "", "", err
 	}
 	id = raw
 	if targetType == imprint.TargetCertificate {
-		if id, err = normalizeID("certificate ID", raw); err != nil {
+		if id, err = NormalizeID("certificate ID", raw); err != nil {
 			return "", "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
 		}
 	} else if imprint.ThingGroupNameRule.Validate("", id) != nil {
@@ -370,33 +336,33 @@ func targetParams(r *http.Request, targetType string) (name, id string, err erro
 
 // handleAttachPolicy: PUT /v1/policies/{name}/targets/{type}/{id}; attaching
 // again succeeds and changes nothing.
-func (s *server) handleAttachPolicy(targetType string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleAttachPolicy(targetType string) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		name, id, err := targetParams(r, targetType)
 		if err == nil {
-			err = s.store.AttachPolicy(r.Context(), name, targetType, id, imprint.ActorFromContext(r.Context()))
+			err = s.policies.AttachPolicy(r.Context(), name, targetType, id, imprint.ActorFromContext(r.Context()))
 		}
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 }
 
 // handleDetachPolicy: DELETE /v1/policies/{name}/targets/{type}/{id}; 404 if
 // not attached.
-func (s *server) handleDetachPolicy(targetType string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDetachPolicy(targetType string) HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		name, id, err := targetParams(r, targetType)
 		if err == nil {
-			err = s.store.DetachPolicy(r.Context(), name, targetType, id, imprint.ActorFromContext(r.Context()))
+			err = s.policies.DetachPolicy(r.Context(), name, targetType, id, imprint.ActorFromContext(r.Context()))
 		}
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
 }
 
@@ -407,18 +373,17 @@ type targetJSON struct {
 }
 
 // handleListPolicyTargets: GET /v1/policies/{name}/targets.
-func (s *server) handleListPolicyTargets(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListPolicyTargets(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := policyName(r)
 	var ts []imprint.PolicyTarget
 	if err == nil {
-		ts, err = s.store.PolicyTargets(r.Context(), name)
+		ts, err = s.policies.PolicyTargets(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Targets []targetJSON `json:"targets"`
@@ -427,14 +392,15 @@ func (s *server) handleListPolicyTargets(w http.ResponseWriter, r *http.Request)
 		out.Targets[i] = targetJSON{TargetType: t.Type, TargetID: t.ID, AttachedAt: t.CreatedAt.UTC()}
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func certificateParam(r *http.Request) (string, error) {
-	raw, err := pathParam(r, "id")
+	raw, err := PathParam(r, "id")
 	if err != nil {
 		return "", err
 	}
-	id, err := normalizeID("certificate ID", raw)
+	id, err := NormalizeID("certificate ID", raw)
 	if err != nil {
 		return "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
 	}
@@ -443,18 +409,17 @@ func certificateParam(r *http.Request) (string, error) {
 
 // handleCertificatePolicies: GET /v1/certificates/{id}/policies, the policies
 // attached to the certificate itself.
-func (s *server) handleCertificatePolicies(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleCertificatePolicies(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	id, err := certificateParam(r)
 	var ts []imprint.PolicyTarget
 	if err == nil {
-		ts, err = s.store.TargetPolicies(r.Context(), imprint.TargetCertificate, id)
+		ts, err = s.policies.TargetPolicies(r.Context(), imprint.TargetCertificate, id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	type attached struct {
 		PolicyName string    `json:"policyName"`
@@ -468,12 +433,13 @@ func (s *server) handleCertificatePolicies(w http.ResponseWriter, r *http.Reques
 		out.Policies[i] = attached{PolicyName: t.PolicyName, PolicyARN: policyARN(t.PolicyName), AttachedAt: t.CreatedAt.UTC()}
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // handleEffectivePolicies: GET /v1/certificates/{id}/effective-policies?thingName=,
 // the default versions of the policies attached to the certificate and, if
 // it is attached to the thing, to the thing's groups and their ancestors.
-func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "thingName")
 	thing := q.Get("thingName")
 	var id string
@@ -485,11 +451,10 @@ func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request)
 	}
 	var vs []imprint.PolicyVersion
 	if err == nil {
-		vs, err = s.store.EffectivePolicies(r.Context(), id, thing)
+		vs, err = s.policies.EffectivePolicies(r.Context(), id, thing)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	type effective struct {
 		PolicyName     string `json:"policyName"`
@@ -505,4 +470,5 @@ func (s *server) handleEffectivePolicies(w http.ResponseWriter, r *http.Request)
 			VersionID: v.VersionID, PolicyDocument: v.Document}
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }

@@ -140,6 +140,16 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	if r := e.doInvalid("DELETE", "/v1/cas", e.admin, nil); r.status != 405 {
 		t.Errorf("DELETE /v1/cas = %d, want 405", r.status)
 	}
+	// A method not allowed goes through the one error table, on /v1 and
+	// off it: counted like every error.
+	if r := e.doInvalid("DELETE", "/healthz", "", nil); r.status != 405 {
+		t.Errorf("DELETE /healthz = %d, want 405", r.status)
+	} else if code, _ := r.errorCode(t); code != "method_not_allowed" {
+		t.Errorf("DELETE /healthz: code = %q, want method_not_allowed", code)
+	}
+	if m := e.do("GET", "/metrics", "", nil); !strings.Contains(string(m.body), `imprint_errors_total{code="method_not_allowed"} 2`) {
+		t.Errorf("metrics lack imprint_errors_total{code=\"method_not_allowed\"} 2")
+	}
 	if r := e.doInvalid("GET", "/v2/nothing", e.admin, nil); r.status != 404 {
 		t.Errorf("unknown path = %d, want 404", r.status)
 	}

@@ -15,32 +15,32 @@ import (
 // elsewhere, one or a batch at a time.
 
 // handleGetRegistrationCode: GET /v1/registration-code, made on first read.
-func (s *server) handleGetRegistrationCode(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetRegistrationCode(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	code, err := s.engine.RegistrationCode(r.Context(), imprint.ActorFromContext(r.Context()))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	encode(w, http.StatusOK, struct {
 		RegistrationCode string `json:"registrationCode"`
 	}{code})
+	return nil
 }
 
 // handleDeleteRegistrationCode: DELETE /v1/registration-code; the next read
 // makes a new one.
-func (s *server) handleDeleteRegistrationCode(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleDeleteRegistrationCode(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	if err := s.engine.DeleteRegistrationCode(r.Context(), imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type registerCARequest struct {
@@ -55,19 +55,13 @@ type registerCARequest struct {
 
 // handleRegisterCA: POST /v1/cas:register, a customer's CA with the proof
 // that the caller holds its key.
-func (s *server) handleRegisterCA(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleRegisterCA(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	body, err := readBody(w, r)
+	req, err := readJSON[registerCARequest](w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[registerCARequest](body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.engine.RegisterCA(r.Context(), provisioning.RegisterCARequest{
 		Actor: imprint.ActorFromContext(r.Context()), CACertificatePEM: []byte(req.CACertificatePEM),
@@ -75,11 +69,11 @@ func (s *server) handleRegisterCA(w http.ResponseWriter, r *http.Request) {
 		Name: req.Name, SetAsActive: req.SetAsActive, AutoRegistration: req.AutoRegistration,
 		ProvisioningTemplate: req.ProvisioningTemplate})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/cas/"+c.ID)
 	encode(w, http.StatusCreated, caOf(c))
+	return nil
 }
 
 type registerCertificateRequest struct {
@@ -89,27 +83,21 @@ type registerCertificateRequest struct {
 
 // handleRegisterCertificate: POST /v1/certificates:register, one device
 // certificate signed elsewhere.
-func (s *server) handleRegisterCertificate(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleRegisterCertificate(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	body, err := readBody(w, r)
+	req, err := readJSON[registerCertificateRequest](w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[registerCertificateRequest](body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.engine.RegisterCertificate(r.Context(), imprint.ActorFromContext(r.Context()), []byte(req.CertificatePEM), req.Status)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Location", "/v1/certificates/"+c.ID)
 	encode(w, http.StatusCreated, certificateOf(c))
+	return nil
 }
 
 type registeredJSON struct {
@@ -134,36 +122,30 @@ type registerBatchJSON struct {
 // (application/x-pem-file) or NDJSON (application/x-ndjson) of device
 // certificates signed elsewhere; ?status= is the status of those that name
 // none.
-func (s *server) handleRegisterBatch(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRegisterBatch(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "status")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	format, err := intakeFormat(r.Header.Get("Content-Type"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, provisioning.MaxIntakeSize))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			s.writeError(w, r, imprint.Errorf(imprint.TooLarge, "the batch is larger than %d bytes", provisioning.MaxIntakeSize))
-			return
+			return imprint.Errorf(imprint.TooLarge, "the batch is larger than %d bytes", provisioning.MaxIntakeSize)
 		}
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "cannot read request body: %v", err))
-		return
+		return imprint.Errorf(imprint.Invalid, "cannot read request body: %v", err)
 	}
 	items, err := provisioning.ReadIntake(format, body)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	res, err := s.engine.RegisterCertificates(r.Context(), imprint.ActorFromContext(r.Context()), items, q.Get("status"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := registerBatchJSON{Registered: len(res.Registered), Failed: len(res.Failed),
 		Certificates: make([]registeredJSON, len(res.Registered)), Failures: make([]registerFailureJSON, len(res.Failed))}
@@ -175,6 +157,7 @@ func (s *server) handleRegisterBatch(w http.ResponseWriter, r *http.Request) {
 		out.Failures[i] = registerFailureJSON{Index: f.Index, Line: f.Line, Error: d}
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // intakeFormat reads the format of a registration batch from its

@@ -376,7 +376,7 @@ func TestRegisterCertificate(t *testing.T) {
 		t.Errorf("GET the registered certificate = %d", g.status)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.registered' AND resource_id = '` +
-		got.CertificateID + `' AND actor_role = 'factory' AND data->>'caId' = '` + c.CAID + `'`); n != 1 {
+		got.CertificateID + `' AND actor_role = 'factory' AND data->>'caCertificateId' = '` + c.CAID + `'`); n != 1 {
 		t.Errorf("certificate.registered events = %d, want 1", n)
 	}
 	if n := e.count(`SELECT count(*) FROM certificates c JOIN cas a ON a.id = c.ca_id WHERE a.role = 'external'`); n != 1 {

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/imprint-iot/imprint"
 )
 
@@ -34,43 +32,10 @@ type RegistryStore interface {
 	Principals(ctx context.Context, thing, certificateID string) ([]imprint.Principal, error)
 }
 
-// registryRoutes mounts the registry under /v1.
-func (s *server) registryRoutes(r chi.Router) {
-	admin := s.requireRole(imprint.RoleAdmin)
-	readers := s.requireRole(imprint.RoleAdmin, imprint.RoleAuditor)
-	r.With(admin).Post("/thing-types", s.handleCreateThingType)
-	r.With(readers).Get("/thing-types", s.handleListThingTypes)
-	r.With(readers).Get("/thing-types/{name}", s.handleGetThingType)
-	r.With(admin).Patch("/thing-types/{name}", s.handleDeprecateThingType)
-	r.With(admin).Delete("/thing-types/{name}", s.handleDeleteThingType)
-
-	r.With(admin).Post("/things", s.handleCreateThing)
-	r.With(readers).Get("/things", s.handleListThings)
-	r.With(readers).Get("/things/{name}", s.handleGetThing)
-	r.With(admin).Patch("/things/{name}", s.handleUpdateThing)
-	r.With(admin).Delete("/things/{name}", s.handleDeleteThing)
-	r.With(readers).Get("/things/{name}/principals", s.handleThingPrincipals)
-	r.With(admin).Put("/things/{name}/principals/{id}", s.handleAttachPrincipal)
-	r.With(admin).Delete("/things/{name}/principals/{id}", s.handleDetachPrincipal)
-	r.With(readers).Get("/certificates/{id}/things", s.handleCertificateThings)
-
-	r.With(admin).Post("/thing-groups", s.handleCreateThingGroup)
-	r.With(readers).Get("/thing-groups", s.handleListThingGroups)
-	r.With(readers).Get("/thing-groups/{name}", s.handleGetThingGroup)
-	r.With(admin).Delete("/thing-groups/{name}", s.handleDeleteThingGroup)
-	r.With(admin).Put("/thing-groups/{name}/things/{thing}", s.handleAddToGroup)
-	r.With(admin).Delete("/thing-groups/{name}/things/{thing}", s.handleRemoveFromGroup)
-}
-
+// registryName returns r's route parameter param as a thing, thing type or
+// thing group name (what); see nameParam.
 func registryName(r *http.Request, param, what string) (string, error) {
-	name, err := pathParam(r, param)
-	if err != nil {
-		return "", err
-	}
-	if err := imprint.ValidateName(what, name); err != nil {
-		return "", imprint.Errorf(imprint.NotFound, "%s %q not found", what, name)
-	}
-	return name, nil
+	return nameParam(r, param, func(name string) error { return imprint.ValidateName(what, name) })
 }
 
 type thingTypeJSON struct {
@@ -95,7 +60,7 @@ type thingTypeRequest struct {
 	Description   string `json:"description"`
 }
 
-func (q *thingTypeRequest) Validate() error {
+func (q thingTypeRequest) Validate() error {
 	if err := imprint.ThingTypeNameRule.Validate("thingTypeName", q.ThingTypeName); err != nil {
 		return err
 	}
@@ -103,28 +68,27 @@ func (q *thingTypeRequest) Validate() error {
 }
 
 // handleCreateThingType: POST /v1/thing-types.
-func (s *server) handleCreateThingType(w http.ResponseWriter, r *http.Request) {
-	req, ok := readJSON[thingTypeRequest](s, w, r)
-	if !ok {
-		return
+func (s *server) handleCreateThingType(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[thingTypeRequest](w, r)
+	if err != nil {
+		return err
 	}
 	t := &imprint.ThingType{Name: req.ThingTypeName, Description: req.Description}
-	if err := s.store.CreateThingType(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := s.registry.CreateThingType(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
+		return err
 	}
 	encode(w, http.StatusCreated, thingTypeOf(t))
+	return nil
 }
 
 // handleListThingTypes: GET /v1/thing-types.
-func (s *server) handleListThingTypes(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListThingTypes(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	ts, err := s.store.ThingTypes(r.Context())
+	ts, err := s.registry.ThingTypes(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		ThingTypes []thingTypeJSON `json:"thingTypes"`
@@ -133,61 +97,60 @@ func (s *server) handleListThingTypes(w http.ResponseWriter, r *http.Request) {
 		out.ThingTypes[i] = thingTypeOf(t)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // handleGetThingType: GET /v1/thing-types/{name}.
-func (s *server) handleGetThingType(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetThingType(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := registryName(r, "name", "thing type")
 	var t *imprint.ThingType
 	if err == nil {
-		t, err = s.store.ThingType(r.Context(), name)
+		t, err = s.registry.ThingType(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, thingTypeOf(t))
+	return nil
 }
 
 // handleDeprecateThingType: PATCH /v1/thing-types/{name}, {deprecated}.
-func (s *server) handleDeprecateThingType(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeprecateThingType(w http.ResponseWriter, r *http.Request) error {
 	name, err := registryName(r, "name", "thing type")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[struct {
+	req, err := readJSON[struct {
 		Deprecated *bool `json:"deprecated"`
-	}](s, w, r)
-	if !ok {
-		return
+	}](w, r)
+	if err != nil {
+		return err
 	}
 	if req.Deprecated == nil {
-		s.writeError(w, r, imprint.Errorf(imprint.Invalid, "field \"deprecated\" is required"))
-		return
+		return imprint.Errorf(imprint.Invalid, "field \"deprecated\" is required")
 	}
-	t, err := s.store.DeprecateThingType(r.Context(), name, *req.Deprecated, imprint.ActorFromContext(r.Context()))
+	t, err := s.registry.DeprecateThingType(r.Context(), name, *req.Deprecated, imprint.ActorFromContext(r.Context()))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, thingTypeOf(t))
+	return nil
 }
 
 // handleDeleteThingType: DELETE /v1/thing-types/{name}; deprecated and unused only.
-func (s *server) handleDeleteThingType(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeleteThingType(w http.ResponseWriter, r *http.Request) error {
 	name, err := registryName(r, "name", "thing type")
 	if err == nil {
-		err = s.store.DeleteThingType(r.Context(), name, imprint.ActorFromContext(r.Context()))
+		err = s.registry.DeleteThingType(r.Context(), name, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type thingJSON struct {
@@ -215,7 +178,7 @@ type thingRequest struct {
 	Attributes    map[string]string `json:"attributes"`
 }
 
-func (q *thingRequest) Validate() error {
+func (q thingRequest) Validate() error {
 	if err := imprint.ThingNameRule.Validate("thingName", q.ThingName); err != nil {
 		return err
 	}
@@ -228,51 +191,50 @@ func (q *thingRequest) Validate() error {
 }
 
 // handleCreateThing: POST /v1/things.
-func (s *server) handleCreateThing(w http.ResponseWriter, r *http.Request) {
-	req, ok := readJSON[thingRequest](s, w, r)
-	if !ok {
-		return
+func (s *server) handleCreateThing(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[thingRequest](w, r)
+	if err != nil {
+		return err
 	}
 	t := &imprint.Thing{Name: req.ThingName, TypeName: req.ThingTypeName, Attributes: req.Attributes}
-	if err := s.store.CreateThing(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := s.registry.CreateThing(r.Context(), t, imprint.ActorFromContext(r.Context())); err != nil {
+		return err
 	}
 	encode(w, http.StatusCreated, thingOf(t))
+	return nil
 }
 
 // handleGetThing: GET /v1/things/{name}, with its groups.
-func (s *server) handleGetThing(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetThing(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := registryName(r, "name", "thing")
 	var t *imprint.Thing
 	var groups []*imprint.ThingGroup
 	if err == nil {
-		t, err = s.store.Thing(r.Context(), name)
+		t, err = s.registry.Thing(r.Context(), name)
 	}
 	if err == nil {
-		groups, err = s.store.ThingGroups(r.Context(), name)
+		groups, err = s.registry.ThingGroups(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	j := thingOf(t)
 	for _, g := range groups {
 		j.ThingGroups = append(j.ThingGroups, g.Name)
 	}
 	encode(w, http.StatusOK, j)
+	return nil
 }
 
 // handleListThings: GET /v1/things, filtered by type, group, attribute and
 // name prefix, paged by name.
-func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "thingTypeName", "thingGroupName", "attributeName", "attributeValue", "namePrefix", "limit", "cursor")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	f := imprint.ThingFilter{TypeName: q.Get("thingTypeName"), GroupName: q.Get("thingGroupName"),
 		AttributeName: q.Get("attributeName"), AttributeValue: q.Get("attributeValue"), NamePrefix: q.Get("namePrefix")}
@@ -286,13 +248,11 @@ func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
 		f.Limit, err = limitParam(q)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	things, next, err := s.store.Things(r.Context(), f)
+	things, next, err := s.registry.Things(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Things     []thingJSON `json:"things"`
@@ -302,6 +262,7 @@ func (s *server) handleListThings(w http.ResponseWriter, r *http.Request) {
 		out.Things[i] = thingOf(t)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 type thingPatch struct {
@@ -314,15 +275,14 @@ type thingPatch struct {
 // handleUpdateThing: PATCH /v1/things/{name}: its type ("" removes it) and
 // attributes (replaced, or merged with merge=true where "" removes one),
 // optionally only at expectedVersion (409 when stale).
-func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) error {
 	name, err := registryName(r, "name", "thing")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[thingPatch](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[thingPatch](w, r)
+	if err != nil {
+		return err
 	}
 	if req.ThingTypeName == nil && req.Attributes == nil {
 		err = imprint.Errorf(imprint.Invalid, "nothing to change: give thingTypeName or attributes")
@@ -334,20 +294,19 @@ func (s *server) handleUpdateThing(w http.ResponseWriter, r *http.Request) {
 		err = imprint.ValidateAttributes(req.Attributes)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	t, err := s.store.UpdateThing(r.Context(), name, imprint.ThingUpdate{TypeName: req.ThingTypeName,
+	t, err := s.registry.UpdateThing(r.Context(), name, imprint.ThingUpdate{TypeName: req.ThingTypeName,
 		Attributes: req.Attributes, Merge: req.Merge, ExpectedVersion: req.ExpectedVersion}, imprint.ActorFromContext(r.Context()))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, thingOf(t))
+	return nil
 }
 
 // handleDeleteThing: DELETE /v1/things/{name}?detachPrincipals=true&expectedVersion=N.
-func (s *server) handleDeleteThing(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeleteThing(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "detachPrincipals", "expectedVersion")
 	var name string
 	if err == nil {
@@ -364,13 +323,13 @@ func (s *server) handleDeleteThing(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
-		err = s.store.DeleteThing(r.Context(), name, detach, version, imprint.ActorFromContext(r.Context()))
+		err = s.registry.DeleteThing(r.Context(), name, detach, version, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type principalJSON struct {
@@ -391,7 +350,7 @@ func principalsOf(ps []imprint.Principal) []principalJSON {
 }
 
 // handleAttachPrincipal: PUT /v1/things/{name}/principals/{id}?type=EXCLUSIVE_THING|NON_EXCLUSIVE_THING.
-func (s *server) handleAttachPrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleAttachPrincipal(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "type")
 	var name, id string
 	if err == nil {
@@ -409,70 +368,70 @@ func (s *server) handleAttachPrincipal(w http.ResponseWriter, r *http.Request) {
 		err = imprint.Errorf(imprint.Invalid, "type must be EXCLUSIVE_THING or NON_EXCLUSIVE_THING")
 	}
 	if err == nil {
-		err = s.store.AttachPrincipal(r.Context(), name, id, exclusive, imprint.ActorFromContext(r.Context()))
+		err = s.registry.AttachPrincipal(r.Context(), name, id, exclusive, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleDetachPrincipal: DELETE /v1/things/{name}/principals/{id}.
-func (s *server) handleDetachPrincipal(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDetachPrincipal(w http.ResponseWriter, r *http.Request) error {
 	name, err := registryName(r, "name", "thing")
 	var id string
 	if err == nil {
 		id, err = idParam(r, "id", "certificate ID")
 	}
 	if err == nil {
-		err = s.store.DetachPrincipal(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
+		err = s.registry.DetachPrincipal(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleThingPrincipals: GET /v1/things/{name}/principals.
-func (s *server) handleThingPrincipals(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleThingPrincipals(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := registryName(r, "name", "thing")
 	if err == nil {
-		_, err = s.store.Thing(r.Context(), name)
+		_, err = s.registry.Thing(r.Context(), name)
 	}
 	var ps []imprint.Principal
 	if err == nil {
-		ps, err = s.store.Principals(r.Context(), name, "")
+		ps, err = s.registry.Principals(r.Context(), name, "")
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, map[string]any{"principals": principalsOf(ps)})
+	return nil
 }
 
 // handleCertificateThings: GET /v1/certificates/{id}/things.
-func (s *server) handleCertificateThings(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleCertificateThings(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	id, err := idParam(r, "id", "certificate ID")
 	if err == nil {
-		_, err = s.store.Certificate(r.Context(), id)
+		_, err = s.certs.Certificate(r.Context(), id)
 	}
 	var ps []imprint.Principal
 	if err == nil {
-		ps, err = s.store.Principals(r.Context(), "", id)
+		ps, err = s.registry.Principals(r.Context(), "", id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, map[string]any{"principals": principalsOf(ps)})
+	return nil
 }
 
 type groupJSON struct {
@@ -499,7 +458,7 @@ type groupRequest struct {
 	Attributes      map[string]string `json:"attributes"`
 }
 
-func (q *groupRequest) Validate() error {
+func (q groupRequest) Validate() error {
 	if err := imprint.ThingGroupNameRule.Validate("thingGroupName", q.ThingGroupName); err != nil {
 		return err
 	}
@@ -518,91 +477,91 @@ func (q *groupRequest) Validate() error {
 }
 
 // handleCreateThingGroup: POST /v1/thing-groups.
-func (s *server) handleCreateThingGroup(w http.ResponseWriter, r *http.Request) {
-	req, ok := readJSON[groupRequest](s, w, r)
-	if !ok {
-		return
+func (s *server) handleCreateThingGroup(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[groupRequest](w, r)
+	if err != nil {
+		return err
 	}
 	g := &imprint.ThingGroup{Name: req.ThingGroupName, Parent: req.ParentGroupName, Description: req.Description, Attributes: req.Attributes}
-	if err := s.store.CreateThingGroup(r.Context(), g, imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := s.registry.CreateThingGroup(r.Context(), g, imprint.ActorFromContext(r.Context())); err != nil {
+		return err
 	}
 	encode(w, http.StatusCreated, groupOf(g))
+	return nil
 }
 
 // handleListThingGroups: GET /v1/thing-groups.
-func (s *server) handleListThingGroups(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListThingGroups(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	gs, err := s.store.ThingGroups(r.Context(), "")
+	gs, err := s.registry.ThingGroups(r.Context(), "")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]groupJSON, len(gs))
 	for i, g := range gs {
 		out[i] = groupOf(g)
 	}
 	encode(w, http.StatusOK, map[string]any{"thingGroups": out})
+	return nil
 }
 
 // handleGetThingGroup: GET /v1/thing-groups/{name}.
-func (s *server) handleGetThingGroup(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetThingGroup(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := registryName(r, "name", "thing group")
 	var g *imprint.ThingGroup
 	if err == nil {
-		g, err = s.store.ThingGroup(r.Context(), name)
+		g, err = s.registry.ThingGroup(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, groupOf(g))
+	return nil
 }
 
 // handleDeleteThingGroup: DELETE /v1/thing-groups/{name}; 409 with children
 // or policies attached.
-func (s *server) handleDeleteThingGroup(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeleteThingGroup(w http.ResponseWriter, r *http.Request) error {
 	name, err := registryName(r, "name", "thing group")
 	if err == nil {
-		err = s.store.DeleteThingGroup(r.Context(), name, imprint.ActorFromContext(r.Context()))
+		err = s.registry.DeleteThingGroup(r.Context(), name, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *server) groupMembership(w http.ResponseWriter, r *http.Request, add bool) {
+func (s *server) groupMembership(w http.ResponseWriter, r *http.Request, add bool) error {
 	group, err := registryName(r, "name", "thing group")
 	var thing string
 	if err == nil {
 		thing, err = registryName(r, "thing", "thing")
 	}
 	if err == nil && add {
-		err = s.store.AddThingToGroup(r.Context(), group, thing, imprint.ActorFromContext(r.Context()))
+		err = s.registry.AddThingToGroup(r.Context(), group, thing, imprint.ActorFromContext(r.Context()))
 	} else if err == nil {
-		err = s.store.RemoveThingFromGroup(r.Context(), group, thing, imprint.ActorFromContext(r.Context()))
+		err = s.registry.RemoveThingFromGroup(r.Context(), group, thing, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleAddToGroup: PUT /v1/thing-groups/{name}/things/{thing}.
-func (s *server) handleAddToGroup(w http.ResponseWriter, r *http.Request) {
-	s.groupMembership(w, r, true)
+func (s *server) handleAddToGroup(w http.ResponseWriter, r *http.Request) error {
+	return s.groupMembership(w, r, true)
 }
 
 // handleRemoveFromGroup: DELETE /v1/thing-groups/{name}/things/{thing}.
-func (s *server) handleRemoveFromGroup(w http.ResponseWriter, r *http.Request) {
-	s.groupMembership(w, r, false)
+func (s *server) handleRemoveFromGroup(w http.ResponseWriter, r *http.Request) error {
+	return s.groupMembership(w, r, false)
 }

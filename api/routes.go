@@ -1,18 +1,13 @@
-// Package api is Imprint's REST API: routes, handlers, token authentication,
-// and the one table from error kinds to HTTP statuses.
+// Package api is Imprint's REST API: the /v1 routes, their handlers, token
+// authentication, and the one table from error kinds to HTTP statuses,
+// shared (as Common) with the other HTTP surfaces.
 package api
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/outbound"
@@ -20,229 +15,179 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// Deps are what the API is built from. All are required but the durations.
+// Deps are what the API is built from. All are required but the options.
 type Deps struct {
-	Log      *slog.Logger
-	Engine   *provisioning.Engine
-	CA       Authority
-	Store    Store
-	Registry *prometheus.Registry // the API registers its metrics here and serves it at /metrics
-	CRLs     CRLSource
-	OCSP     OCSPResponder
-	Jobs     JobRunner
-	Events   EventSource
-	Secrets  SecretSealer // seals webhook secrets
+	Common *Common
+	Engine *provisioning.Engine
+	CA     CAReader
+	Store  Store
+	Jobs   JobRunner
+	Events EventSource
+	// Secrets seals webhook secrets.
+	Secrets SecretSealer
 	// Tokens verifies bearer tokens; feed it imprint.ChannelTokens so that
-	// revocations on other replicas apply here at once. If nil, the API
-	// makes its own, which hears only of revocations made through it.
+	// revocations on other replicas apply here at once.
 	Tokens *TokenCache
-	// OCSPMaxAge is the Cache-Control max-age of OCSP answers to GET.
-	OCSPMaxAge time.Duration
-	// WebhookAllowHTTP lets webhooks (and pre-provisioning hooks) use plain http URLs.
+	// WebhookAllowHTTP lets webhooks use plain http URLs.
 	WebhookAllowHTTP bool
-	// Outbound checks the hosts of webhook and pre-provisioning hook URLs
-	// when they are configured (IMPRINT_OUTBOUND_ALLOW); nil allows public
-	// addresses only. Give the dispatcher a client of the same guard.
+	// Outbound checks the hosts of webhook URLs when they are configured
+	// (IMPRINT_OUTBOUND_ALLOW); nil allows public addresses only. Give the
+	// dispatcher and the engine the same guard.
 	Outbound *outbound.Guard
-	// TrustedProxies are the proxies whose X-Forwarded-For and X-Real-IP
-	// headers are believed; with none, the client's address is the peer's.
-	TrustedProxies []netip.Prefix
-	// MetricsElsewhere leaves /metrics off the API: the caller serves the
-	// Registry on a listener of its own. False serves it at /metrics.
-	MetricsElsewhere bool
 }
 
-// Store is what the API needs from the database.
+// Store is what the API reads and writes directly (an *postgres.DB): the
+// union of what its handler groups declare. Changes that are flows go
+// through the engine; bearer tokens are verified by the TokenCache.
 type Store interface {
-	TokenStore
 	TokenAdmin
-	CertificateStore
-	LifecycleStore
+	CertificateReader
+	RevocationJobStore
 	EventStore
 	WebhookStore
 	TemplateStore
 	RegistryStore
 	PolicyStore
-	Ping(ctx context.Context) error
 }
 
+// server holds the dependencies of the handlers, each store typed by the
+// narrow interface of the handler group that uses it.
 type server struct {
-	log          *slog.Logger
-	ca           Authority
-	store        Store
-	auth         *TokenCache
-	metrics      *metrics
-	crls         CRLSource
-	ocsp         OCSPResponder
-	jobs         JobRunner
-	events       EventSource
-	secrets      SecretSealer
-	ocspMaxAge   time.Duration
-	webhookHTTP  bool
-	outbound     *outbound.Guard
-	engine       *provisioning.Engine
-	policyLimits policy.Limits
+	*Common
+	engine         *provisioning.Engine
+	ca             CAReader
+	tokens         TokenAdmin
+	certs          CertificateReader
+	revocationJobs RevocationJobStore
+	auditLog       EventStore
+	webhooks       WebhookStore
+	templates      TemplateStore
+	registry       RegistryStore
+	policies       PolicyStore
+	auth           *TokenCache
+	jobs           JobRunner
+	events         EventSource
+	secrets        SecretSealer
+	webhookHTTP    bool
+	outbound       *outbound.Guard
+	policyLimits   policy.Limits
 }
 
 // RequestTimeout bounds every request but the event stream.
 const RequestTimeout = 60 * time.Second
 
-// NewHandler returns the HTTP handler of the whole API.
+// NewHandler returns the handler of the REST API, to be mounted at /v1
+// behind Common's middleware: the routes below are relative to /v1.
 func NewHandler(d Deps) http.Handler {
 	s := &server{
-		log: d.Log, ca: d.CA, store: d.Store, auth: d.Tokens, metrics: newMetrics(d.Registry),
-		crls: d.CRLs, ocsp: d.OCSP, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
-		ocspMaxAge: d.OCSPMaxAge, webhookHTTP: d.WebhookAllowHTTP,
-		outbound: d.Outbound,
-		engine:   d.Engine, policyLimits: d.Engine.PolicyLimits(), // one policy limit for policies and templates
+		Common: d.Common, engine: d.Engine, ca: d.CA,
+		tokens: d.Store, certs: d.Store, revocationJobs: d.Store, auditLog: d.Store, webhooks: d.Store,
+		templates: d.Store, registry: d.Store, policies: d.Store,
+		auth: d.Tokens, jobs: d.Jobs, events: d.Events, secrets: d.Secrets,
+		webhookHTTP: d.WebhookAllowHTTP, outbound: d.Outbound,
+		policyLimits: d.Engine.PolicyLimits(), // one policy limit for policies and templates
 	}
-	if s.auth == nil {
-		s.auth = NewTokenCache(d.Store, d.Log)
+	h := s.Handle
+	role := func(roles ...imprint.Role) func(http.Handler) http.Handler {
+		return RequireRole(s.auth, s.WriteError, roles...)
 	}
+	all := role(imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor)
+	readers := role(imprint.RoleAdmin, imprint.RoleAuditor)
+	issuers := role(imprint.RoleAdmin, imprint.RoleFactory)
+	admin := role(imprint.RoleAdmin)
+
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, realIP(d.TrustedProxies), s.logRequests, s.recoverPanics, s.metrics.observe)
-	r.Use(securityHeaders)
-
-	all := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory, imprint.RoleAuditor}
-	readers := []imprint.Role{imprint.RoleAdmin, imprint.RoleAuditor}
-	issuers := []imprint.Role{imprint.RoleAdmin, imprint.RoleFactory}
+	r.With(readers).Get("/events/stream", h(s.handleEventStream)) // long-lived: no timeout
 	r.Group(func(r chi.Router) {
-		r.Use(middleware.Timeout(RequestTimeout))
-		r.Get("/healthz", s.handleHealthz)
-		r.Get("/readyz", s.handleReadyz)
-		if !d.MetricsElsewhere {
-			r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
-		}
-		r.Get("/ca/{file}", s.handleCACertificateFile)
-		r.Get("/openapi.yaml", handleOpenAPI)
-		r.Get("/crl/{file}", s.handleCRL)
-		r.Get("/crl/{id}/{file}", s.handleCRL)
-		r.Post("/ocsp/{id}", s.handleOCSPPost)
-		r.Get("/ocsp/{id}/*", s.handleOCSPGet)
+		r.Use(Timeout)
+
+		r.With(issuers).Post("/certificates", h(s.handleIssue))
+		r.With(issuers).Post("/certificates/batch", h(s.handleIssueBatch))
+		r.With(issuers).Post("/keys-and-certificate", h(s.handleKeysAndCertificate))
+		r.With(issuers).Post("/certificates/{id}/renew", h(s.handleRenew))
+		r.With(issuers).Post("/certificates:register", h(s.handleRegisterCertificate))
+		r.With(issuers).Post("/certificates:register-batch", h(s.handleRegisterBatch))
+		r.With(all).Get("/certificates", h(s.handleListCertificates))
+		r.With(all).Get("/certificates/{id}", h(s.handleGetCertificate))
+		r.With(admin).Patch("/certificates/{id}", h(s.handleSetStatus))
+		r.With(admin).Post("/certificates/{id}/revoke", h(s.handleRevoke))
+		r.With(admin).Post("/certificates/revoke", h(s.handleBulkRevoke))
+		r.With(readers).Get("/revocation-jobs/{id}", h(s.handleGetJob))
+		r.With(readers).Get("/certificates/{id}/things", h(s.handleCertificateThings))
+		r.With(readers).Get("/certificates/{id}/policies", h(s.handleCertificatePolicies))
+		r.With(readers).Get("/certificates/{id}/effective-policies", h(s.handleEffectivePolicies))
+
+		r.With(all).Get("/cas", h(s.handleListCAs))
+		r.With(admin).Post("/cas", h(s.handleCreateCA))
+		r.With(admin).Post("/cas:register", h(s.handleRegisterCA))
+		r.With(admin).Get("/registration-code", h(s.handleGetRegistrationCode))
+		r.With(admin).Delete("/registration-code", h(s.handleDeleteRegistrationCode))
+		r.With(all).Get("/cas/{id}", h(s.handleGetCA))
+		r.With(admin).Patch("/cas/{id}", h(s.handleSetCAStatus))
+		r.With(all).Get("/cas/{id}/chain", h(s.handleCAChain))
+
+		r.With(admin).Post("/thing-types", h(s.handleCreateThingType))
+		r.With(readers).Get("/thing-types", h(s.handleListThingTypes))
+		r.With(readers).Get("/thing-types/{name}", h(s.handleGetThingType))
+		r.With(admin).Patch("/thing-types/{name}", h(s.handleDeprecateThingType))
+		r.With(admin).Delete("/thing-types/{name}", h(s.handleDeleteThingType))
+
+		r.With(admin).Post("/things", h(s.handleCreateThing))
+		r.With(readers).Get("/things", h(s.handleListThings))
+		r.With(readers).Get("/things/{name}", h(s.handleGetThing))
+		r.With(admin).Patch("/things/{name}", h(s.handleUpdateThing))
+		r.With(admin).Delete("/things/{name}", h(s.handleDeleteThing))
+		r.With(admin).Post("/things/{name}/revoke", h(s.handleRevokeThing))
+		r.With(readers).Get("/things/{name}/principals", h(s.handleThingPrincipals))
+		r.With(admin).Put("/things/{name}/principals/{id}", h(s.handleAttachPrincipal))
+		r.With(admin).Delete("/things/{name}/principals/{id}", h(s.handleDetachPrincipal))
+
+		r.With(admin).Post("/thing-groups", h(s.handleCreateThingGroup))
+		r.With(readers).Get("/thing-groups", h(s.handleListThingGroups))
+		r.With(readers).Get("/thing-groups/{name}", h(s.handleGetThingGroup))
+		r.With(admin).Delete("/thing-groups/{name}", h(s.handleDeleteThingGroup))
+		r.With(admin).Put("/thing-groups/{name}/things/{thing}", h(s.handleAddToGroup))
+		r.With(admin).Delete("/thing-groups/{name}/things/{thing}", h(s.handleRemoveFromGroup))
+
+		r.With(admin).Post("/policies", h(s.handleCreatePolicy))
+		r.With(readers).Get("/policies", h(s.handleListPolicies))
+		r.With(readers).Get("/policies/{name}", h(s.handleGetPolicy))
+		r.With(admin).Patch("/policies/{name}", h(s.handleSetDefaultPolicyVersion))
+		r.With(admin).Delete("/policies/{name}", h(s.handleDeletePolicy))
+		r.With(admin).Post("/policies/{name}/versions", h(s.handleCreatePolicyVersion))
+		r.With(readers).Get("/policies/{name}/versions", h(s.handleListPolicyVersions))
+		r.With(readers).Get("/policies/{name}/versions/{version}", h(s.handleGetPolicyVersion))
+		r.With(admin).Delete("/policies/{name}/versions/{version}", h(s.handleDeletePolicyVersion))
+		r.With(readers).Get("/policies/{name}/targets", h(s.handleListPolicyTargets))
+		r.With(admin).Put("/policies/{name}/targets/certificate/{id}", h(s.handleAttachPolicy(imprint.TargetCertificate)))
+		r.With(admin).Delete("/policies/{name}/targets/certificate/{id}", h(s.handleDetachPolicy(imprint.TargetCertificate)))
+		r.With(admin).Put("/policies/{name}/targets/thinggroup/{id}", h(s.handleAttachPolicy(imprint.TargetThingGroup)))
+		r.With(admin).Delete("/policies/{name}/targets/thinggroup/{id}", h(s.handleDetachPolicy(imprint.TargetThingGroup)))
+		r.With(readers).Post("/authorize", h(s.handleAuthorize))
+
+		r.With(readers).Get("/provisioning-templates", h(s.handleListTemplates))
+		r.With(admin).Post("/provisioning-templates", h(s.handleCreateTemplate))
+		r.With(readers).Get("/provisioning-templates/{name}", h(s.handleGetTemplate))
+		r.With(admin).Patch("/provisioning-templates/{name}", h(s.handlePatchTemplate))
+		r.With(admin).Delete("/provisioning-templates/{name}", h(s.handleDeleteTemplate))
+		r.With(readers).Post("/provisioning-templates/{name}:preview", h(s.handlePreview))
+		r.With(readers).Get("/provisioning-templates/{name}/versions", h(s.handleListVersions))
+		r.With(admin).Post("/provisioning-templates/{name}/versions", h(s.handleCreateVersion))
+		r.With(readers).Get("/provisioning-templates/{name}/versions/{version}", h(s.handleGetVersion))
+		r.With(admin).Delete("/provisioning-templates/{name}/versions/{version}", h(s.handleDeleteVersion))
+
+		r.With(readers).Get("/events", h(s.handleListEvents))
+		r.With(readers).Get("/webhooks", h(s.handleListWebhooks))
+		r.With(admin).Post("/webhooks", h(s.handleCreateWebhook))
+		r.With(admin).Delete("/webhooks/{id}", h(s.handleDeleteWebhook))
+		r.With(readers).Get("/webhooks/{id}/deliveries", h(s.handleListDeliveries))
+
+		r.With(admin).Get("/tokens", h(s.handleListTokens))
+		r.With(admin).Post("/tokens", h(s.handleCreateToken))
+		r.With(admin).Get("/tokens/{id}", h(s.handleGetToken))
+		r.With(admin).Post("/tokens/{id}/revoke", h(s.handleRevokeToken))
 	})
-	r.Route("/v1", func(r chi.Router) {
-		r.With(s.requireRole(readers...)).Get("/events/stream", s.handleEventStream) // long-lived: no timeout
-		r.Group(func(r chi.Router) {
-			r.Use(middleware.Timeout(RequestTimeout))
-			s.registryRoutes(r)
-			s.policyRoutes(r)
-			r.Group(func(r chi.Router) {
-				r.Use(s.requireRole(issuers...))
-				r.Post("/certificates", s.handleIssue)
-				r.Post("/certificates/batch", s.handleIssueBatch)
-				r.Post("/keys-and-certificate", s.handleKeysAndCertificate)
-				r.Post("/certificates/{id}/renew", s.handleRenew)
-				r.Post("/certificates:register", s.handleRegisterCertificate)
-				r.Post("/certificates:register-batch", s.handleRegisterBatch)
-			})
-			r.Group(func(r chi.Router) {
-				r.Use(s.requireRole(all...))
-				r.Get("/certificates", s.handleListCertificates)
-				r.Get("/certificates/{id}", s.handleGetCertificate)
-				r.Get("/cas", s.handleListCAs)
-				r.Get("/cas/{id}", s.handleGetCA)
-				r.Get("/cas/{id}/chain", s.handleCAChain)
-			})
-			r.Group(func(r chi.Router) {
-				r.Use(s.requireRole(readers...))
-				r.Get("/events", s.handleListEvents)
-				r.Get("/revocation-jobs/{id}", s.handleGetJob)
-				r.Get("/webhooks", s.handleListWebhooks)
-				r.Get("/webhooks/{id}/deliveries", s.handleListDeliveries)
-				r.Get("/provisioning-templates", s.handleListTemplates)
-				r.Get("/provisioning-templates/{name}", s.handleGetTemplate)
-				r.Get("/provisioning-templates/{name}/versions", s.handleListVersions)
-				r.Get("/provisioning-templates/{name}/versions/{version}", s.handleGetVersion)
-				r.Post("/provisioning-templates/{name}:preview", s.handlePreview)
-			})
-			r.Group(func(r chi.Router) {
-				r.Use(s.requireRole(imprint.RoleAdmin))
-				r.Post("/cas", s.handleCreateCA)
-				r.Post("/cas:register", s.handleRegisterCA)
-				r.Get("/registration-code", s.handleGetRegistrationCode)
-				r.Delete("/registration-code", s.handleDeleteRegistrationCode)
-				r.Patch("/cas/{id}", s.handleSetCAStatus)
-				r.Patch("/certificates/{id}", s.handleSetStatus)
-				r.Post("/certificates/{id}/revoke", s.handleRevoke)
-				r.Post("/certificates/revoke", s.handleBulkRevoke)
-				r.Post("/webhooks", s.handleCreateWebhook)
-				r.Delete("/webhooks/{id}", s.handleDeleteWebhook)
-				r.Post("/provisioning-templates", s.handleCreateTemplate)
-				r.Patch("/provisioning-templates/{name}", s.handlePatchTemplate)
-				r.Delete("/provisioning-templates/{name}", s.handleDeleteTemplate)
-				r.Post("/provisioning-templates/{name}/versions", s.handleCreateVersion)
-				r.Delete("/provisioning-templates/{name}/versions/{version}", s.handleDeleteVersion)
-				r.Get("/tokens", s.handleListTokens)
-				r.Post("/tokens", s.handleCreateToken)
-				r.Get("/tokens/{id}", s.handleGetToken)
-				r.Post("/tokens/{id}/revoke", s.handleRevokeToken)
-			})
-		})
-	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, imprint.Errorf(imprint.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		encode(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{
-			Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
-	})
+	r.NotFound(s.NotFound)
+	r.MethodNotAllowed(s.MethodNotAllowed)
 	return r
-}
-
-// logRequests logs each request once it is answered; bodies and tokens are
-// never logged.
-func (s *server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", ww.Status()), slog.Int("bytes", ww.BytesWritten()),
-			slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr),
-			slog.String("request_id", middleware.GetReqID(r.Context())))
-	})
-}
-
-// recoverPanics turns a panic into a logged internal error: no panic reaches
-// a client.
-func (s *server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.ErrorContext(r.Context(), "panic", "value", v, "path", r.URL.Path,
-					"request_id", middleware.GetReqID(r.Context()))
-				s.writeError(w, r, errPanic)
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-var errPanic = &imprint.Error{Kind: imprint.Internal, Message: "internal error"}
-
-func (s *server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	encode(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-// handleReadyz answers 200 when the database answers and a CA key is loaded,
-// 503 otherwise.
-func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"database": "ok", "ca": "ok"}
-	status := http.StatusOK
-	if err := s.store.Ping(ctx); err != nil {
-		checks["database"], status = imprint.ErrorMessage(err), http.StatusServiceUnavailable
-	}
-	if err := s.ca.Ready(); err != nil {
-		checks["ca"], status = imprint.ErrorMessage(err), http.StatusServiceUnavailable
-	}
-	if status != http.StatusOK {
-		w.Header().Set("Retry-After", "1")
-	}
-	encode(w, status, map[string]any{"ready": status == http.StatusOK, "checks": checks})
 }

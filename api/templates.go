@@ -11,14 +11,12 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// TemplateStore keeps provisioning templates and their versions.
+// TemplateStore reads and deletes provisioning templates and their
+// versions; the engine creates and changes them.
 type TemplateStore interface {
-	CreateTemplate(ctx context.Context, t *imprint.ProvisioningTemplate, actor imprint.Actor) error
 	Template(ctx context.Context, name string) (*imprint.ProvisioningTemplate, error)
 	Templates(ctx context.Context, after string, limit int) ([]*imprint.ProvisioningTemplate, string, error)
-	UpdateTemplate(ctx context.Context, name string, u imprint.TemplateUpdate, actor imprint.Actor) (*imprint.ProvisioningTemplate, error)
 	DeleteTemplate(ctx context.Context, name string, actor imprint.Actor) error
-	CreateTemplateVersion(ctx context.Context, name, body string, setDefault bool, maxVersions int, actor imprint.Actor) (*imprint.TemplateVersion, error)
 	TemplateVersions(ctx context.Context, name string) ([]imprint.TemplateVersion, error)
 	TemplateVersion(ctx context.Context, name string, id int) (*imprint.TemplateVersion, error)
 	DeleteTemplateVersion(ctx context.Context, name string, id int, actor imprint.Actor) error
@@ -55,7 +53,7 @@ func validateDescription(d string) error { return imprint.ValidateDescription("d
 // see imprint.SafeText.
 func printable(s string) bool { return imprint.SafeText(s) }
 
-func (q *templateRequest) Validate() error {
+func (q templateRequest) Validate() error {
 	if err := imprint.ValidateTemplateName("name", q.Name); err != nil {
 		return err
 	}
@@ -94,64 +92,45 @@ func templateOf(t *imprint.ProvisioningTemplate, withBody bool) templateJSON {
 
 // handleCreateTemplate: POST /v1/provisioning-templates. The body is parsed
 // and validated now, not when a device connects; every fault is reported.
-func (s *server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) {
-	req, ok := readJSON[templateRequest](s, w, r)
-	if !ok {
-		return
+func (s *server) handleCreateTemplate(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[templateRequest](w, r)
+	if err != nil {
+		return err
 	}
 	t := &imprint.ProvisioningTemplate{Name: req.Name, Description: req.Description, Type: req.Type,
 		Enabled: req.Enabled == nil || *req.Enabled, Body: req.Body}
 	if err := s.engine.CreateTemplate(r.Context(), imprint.ActorFromContext(r.Context()), t, hookOf(req.Hook)); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusCreated, templateOf(t, true))
+	return nil
 }
 
-// readJSON reads and decodes a request body of type T, answering faults.
-func readJSON[T any](s *server, w http.ResponseWriter, r *http.Request) (T, bool) {
-	var zero T
-	body, err := readBody(w, r)
-	if err == nil {
-		zero, err = decode[T](body)
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return zero, false
-	}
-	return zero, true
-}
-
+// templateName returns r's route parameter name as a template name; see
+// nameParam.
 func templateName(r *http.Request) (string, error) {
-	name, err := pathParam(r, "name")
-	if err != nil {
-		return "", err
-	}
-	if imprint.ValidateTemplateName("", name) != nil {
-		return "", imprint.Errorf(imprint.NotFound, "provisioning template %q not found", name)
-	}
-	return name, nil
+	return nameParam(r, "name", func(name string) error { return imprint.ValidateTemplateName("", name) })
 }
 
 // handleGetTemplate: GET /v1/provisioning-templates/{name}, with the default body.
-func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetTemplate(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := templateName(r)
 	var t *imprint.ProvisioningTemplate
 	if err == nil {
-		t, err = s.store.Template(r.Context(), name)
+		t, err = s.templates.Template(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, templateOf(t, true))
+	return nil
 }
 
 // handleListTemplates: GET /v1/provisioning-templates?limit=&cursor=.
-func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "limit", "cursor")
 	var after string
 	if err == nil {
@@ -162,13 +141,11 @@ func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 		limit, err = limitParam(q)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	ts, next, err := s.store.Templates(r.Context(), after, limit)
+	ts, next, err := s.templates.Templates(r.Context(), after, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Templates  []templateJSON `json:"templates"`
@@ -178,6 +155,7 @@ func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
 		out.Templates[i] = templateOf(t, false)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 type templatePatch struct {
@@ -205,15 +183,14 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 
 // handlePatchTemplate: PATCH /v1/provisioning-templates/{name}: description,
 // enabled, hook (null removes it), default version. The type is fixed.
-func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) {
+func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) error {
 	name, err := templateName(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[templatePatch](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[templatePatch](w, r)
+	if err != nil {
+		return err
 	}
 	var u imprint.TemplateUpdate
 	switch {
@@ -225,8 +202,7 @@ func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) {
 		err = validateDescription(*req.Description)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var hook **provisioning.Hook
 	if req.Hook.Set {
@@ -236,24 +212,24 @@ func (s *server) handlePatchTemplate(w http.ResponseWriter, r *http.Request) {
 	u.Description, u.Enabled, u.DefaultVersion = req.Description, req.Enabled, req.DefaultVersionID
 	t, err := s.engine.UpdateTemplate(r.Context(), imprint.ActorFromContext(r.Context()), name, u, hook)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, templateOf(t, true))
+	return nil
 }
 
 // handleDeleteTemplate: DELETE /v1/provisioning-templates/{name}; 409 while
 // a CA provisions with it.
-func (s *server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) error {
 	name, err := templateName(r)
 	if err == nil {
-		err = s.store.DeleteTemplate(r.Context(), name, imprint.ActorFromContext(r.Context()))
+		err = s.templates.DeleteTemplate(r.Context(), name, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type versionRequest struct {
@@ -276,7 +252,7 @@ func versionOf(v *imprint.TemplateVersion, withBody bool) versionJSON {
 }
 
 // handleCreateVersion: POST /v1/provisioning-templates/{name}/versions?setAsDefault=true.
-func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) error {
 	q, err := queryParams(r, "setAsDefault")
 	var setDefault bool
 	if err == nil {
@@ -287,22 +263,21 @@ func (s *server) handleCreateVersion(w http.ResponseWriter, r *http.Request) {
 		name, err = templateName(r)
 	}
 	if err == nil {
-		_, err = s.store.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
+		_, err = s.templates.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[versionRequest](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[versionRequest](w, r)
+	if err != nil {
+		return err
 	}
 	v, err := s.engine.CreateTemplateVersion(r.Context(), imprint.ActorFromContext(r.Context()), name, req.Body, setDefault)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusCreated, versionOf(v, true))
+	return nil
 }
 
 // boolParam reads the query parameter name as true or false (false when
@@ -320,18 +295,17 @@ func boolParam(q url.Values, name string) (bool, error) {
 }
 
 // handleListVersions: GET /v1/provisioning-templates/{name}/versions.
-func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, err := templateName(r)
 	var vs []imprint.TemplateVersion
 	if err == nil {
-		vs, err = s.store.TemplateVersions(r.Context(), name)
+		vs, err = s.templates.TemplateVersions(r.Context(), name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Versions []versionJSON `json:"versions"`
@@ -340,6 +314,7 @@ func (s *server) handleListVersions(w http.ResponseWriter, r *http.Request) {
 		out.Versions[i] = versionOf(&vs[i], false)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func versionParam(r *http.Request) (string, int, error) {
@@ -353,7 +328,7 @@ func namedVersion(r *http.Request, nameOf func(*http.Request) (string, error), w
 	if err != nil {
 		return "", 0, err
 	}
-	v, err := pathParam(r, "version")
+	v, err := PathParam(r, "version")
 	if err != nil {
 		return "", 0, err
 	}
@@ -365,33 +340,33 @@ func namedVersion(r *http.Request, nameOf func(*http.Request) (string, error), w
 }
 
 // handleGetVersion: GET /v1/provisioning-templates/{name}/versions/{version}.
-func (s *server) handleGetVersion(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleGetVersion(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
 	name, id, err := versionParam(r)
 	var v *imprint.TemplateVersion
 	if err == nil {
-		v, err = s.store.TemplateVersion(r.Context(), name, id)
+		v, err = s.templates.TemplateVersion(r.Context(), name, id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, versionOf(v, true))
+	return nil
 }
 
 // handleDeleteVersion: DELETE …/versions/{version}; not the default (409).
-func (s *server) handleDeleteVersion(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleDeleteVersion(w http.ResponseWriter, r *http.Request) error {
 	name, id, err := versionParam(r)
 	if err == nil {
-		err = s.store.DeleteTemplateVersion(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
+		err = s.templates.DeleteTemplateVersion(r.Context(), name, id, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type previewRequest struct {
@@ -404,24 +379,23 @@ type previewRequest struct {
 // version (the default unless named) against the given parameters and, for
 // JITP, a certificate's derived parameters, and returns the plan. Nothing is
 // applied.
-func (s *server) handlePreview(w http.ResponseWriter, r *http.Request) {
+func (s *server) handlePreview(w http.ResponseWriter, r *http.Request) error {
 	name, err := templateName(r)
 	if err == nil {
-		_, err = s.store.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
+		_, err = s.templates.Template(r.Context(), name) // a template that is not there answers 404 before its body is read
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	req, ok := readJSON[previewRequest](s, w, r)
-	if !ok {
-		return
+	req, err := readJSON[previewRequest](w, r)
+	if err != nil {
+		return err
 	}
 	plan, err := s.engine.PreviewTemplate(r.Context(), provisioning.PreviewRequest{Name: name, VersionID: req.VersionID,
 		Parameters: req.Parameters, CertificatePEM: req.CertificatePEM})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, plan)
+	return nil
 }

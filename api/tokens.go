@@ -11,6 +11,7 @@ import (
 
 // TokenAdmin creates, lists and revokes API tokens.
 type TokenAdmin interface {
+	Token(ctx context.Context, id string) (*imprint.Token, error)
 	CreateToken(ctx context.Context, t *imprint.Token, actor imprint.Actor) error
 	Tokens(ctx context.Context, f imprint.TokenFilter) ([]*imprint.Token, string, error)
 	RevokeToken(ctx context.Context, id string, actor imprint.Actor) (*imprint.Token, error)
@@ -49,43 +50,35 @@ type createTokenRequest struct {
 
 // handleCreateToken: POST /v1/tokens, {name, role}. The answer holds the
 // bearer string, shown this once.
-func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
+func (s *server) handleCreateToken(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[createTokenRequest](w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[createTokenRequest](body)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	t, secret, err := imprint.NewToken(req.Name, imprint.Role(req.Role))
 	if err == nil {
-		err = s.store.CreateToken(r.Context(), t, imprint.ActorFromContext(r.Context()))
+		err = s.tokens.CreateToken(r.Context(), t, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	j := tokenOf(t)
 	j.Token = secret
 	w.Header().Set("Cache-Control", "no-store")
 	encode(w, http.StatusCreated, j)
+	return nil
 }
 
 // handleListTokens: GET /v1/tokens, filtered by name, role and revoked,
 // paged by name.
-func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) error {
 	f, err := tokenFilterOf(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	tokens, next, err := s.store.Tokens(r.Context(), f)
+	tokens, next, err := s.tokens.Tokens(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Tokens     []tokenJSON `json:"tokens"`
@@ -95,6 +88,7 @@ func (s *server) handleListTokens(w http.ResponseWriter, r *http.Request) {
 		out.Tokens[i] = tokenOf(t)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 func tokenFilterOf(r *http.Request) (imprint.TokenFilter, error) {
@@ -129,7 +123,7 @@ func tokenID(r *http.Request) (string, error) {
 	if _, err := queryParams(r); err != nil {
 		return "", err
 	}
-	id, err := pathParam(r, "id")
+	id, err := PathParam(r, "id")
 	if err != nil {
 		return "", err
 	}
@@ -140,33 +134,31 @@ func tokenID(r *http.Request) (string, error) {
 }
 
 // handleGetToken: GET /v1/tokens/{id}.
-func (s *server) handleGetToken(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleGetToken(w http.ResponseWriter, r *http.Request) error {
 	id, err := tokenID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	t, err := s.store.Token(r.Context(), id)
+	t, err := s.tokens.Token(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	encode(w, http.StatusOK, tokenOf(t))
+	return nil
 }
 
 // handleRevokeToken: POST /v1/tokens/{id}/revoke. The token fails on this
 // replica from the answer on, and on the others as soon as they hear of it.
-func (s *server) handleRevokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *server) handleRevokeToken(w http.ResponseWriter, r *http.Request) error {
 	id, err := tokenID(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	t, err := s.store.RevokeToken(r.Context(), id, imprint.ActorFromContext(r.Context()))
+	t, err := s.tokens.RevokeToken(r.Context(), id, imprint.ActorFromContext(r.Context()))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.auth.forget(t.ID)
 	encode(w, http.StatusOK, tokenOf(t))
+	return nil
 }

@@ -1,22 +1,17 @@
 package api_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/api"
+	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/postgres"
-	"github.com/imprint-iot/imprint/provisioning"
 )
 
 type tokenBody struct {
@@ -211,8 +206,47 @@ func TestTokenRevocationReachesReplicas(t *testing.T) {
 	}
 }
 
-// replica starts another API on e's database and CA, whose token cache
-// listens on imprint.ChannelTokens, and returns its URL once it listens.
+// TestNewCAReachesTheOtherReplica creates an issuing CA through one server:
+// another, with a CA of its own on the same database and keys, both built
+// by the one constructor, serves the new CA and issues with it as soon as
+// the creation's notification reaches it.
+func TestNewCAReachesTheOtherReplica(t *testing.T) {
+	e := newEnv(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, e.dbURL, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	auth, err := ca.New(ctx, ca.Config{DataDir: e.dataDir, Passphrase: []byte("test passphrase"),
+		PublicURL: "http://imprint.test", Log: log}, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(mustServer(t, log, db, auth, loopbackAllowed).Handler)
+	t.Cleanup(other.Close)
+
+	r := e.do("POST", "/v1/cas", e.admin, map[string]string{"name": "line-9"})
+	var created struct{ CAID string }
+	if r.json(t, &created); r.status != http.StatusCreated || created.CAID == "" {
+		t.Fatalf("POST /v1/cas = %d %s", r.status, r.body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for status := get(t, other.URL+"/v1/cas/"+created.CAID, e.auditor); status != http.StatusOK; status = get(t, other.URL+"/v1/cas/"+created.CAID, e.auditor) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other replica still answers %d for the new CA after 5 s, want 200", status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	issued := <-e.start(other.URL, "POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "dev-9"), "caId": created.CAID})
+	if issued.status != http.StatusCreated || !strings.Contains(string(issued.body), created.CAID) {
+		t.Errorf("issue with the new CA on the other replica = %d %s, want 201 from it", issued.status, issued.body)
+	}
+}
+
+// replica starts another server on e's database and CA, built as
+// `imprint serve` builds one, and returns its URL once its notification
+// listener listens.
 func replica(t *testing.T, e *env) string {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -221,23 +255,7 @@ func replica(t *testing.T, e *env) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	bg, cancel := context.WithCancel(ctx)
-	tokens := api.NewTokenCache(db, log)
-	listening := make(chan struct{})
-	var once sync.Once
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		db.Listen(bg, func(channel, payload string) {
-			tokens.Notify(channel, payload)
-			once.Do(func() { close(listening) })
-		}, imprint.ChannelTokens)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	<-listening
-	h := api.NewHandler(api.Deps{Log: log, CA: e.ca, Store: db, Registry: prometheus.NewRegistry(), Tokens: tokens,
-		Engine: provisioning.New(provisioning.Config{CA: e.ca, Store: db, Log: log})})
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(mustServer(t, log, db, e.ca, loopbackAllowed).Handler)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

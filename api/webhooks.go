@@ -68,40 +68,33 @@ func webhookOf(w *imprint.Webhook) webhookJSON {
 }
 
 // handleCreateWebhook: POST /v1/webhooks, {url, events, secret}.
-func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := decode[webhookRequest](body)
+func (s *server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) error {
+	req, err := readJSON[webhookRequest](w, r)
 	if err == nil {
 		err = req.validate(s.webhookHTTP, s.outbound)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id := make([]byte, 12)
 	rand.Read(id)
 	hook := &imprint.Webhook{ID: "wh_" + hex.EncodeToString(id), URL: req.URL, EventTypes: req.Events,
 		SealedSecret: s.secrets.Seal(req.Secret), Enabled: true}
-	if err := s.store.CreateWebhook(r.Context(), hook, imprint.ActorFromContext(r.Context())); err != nil {
-		s.writeError(w, r, err)
-		return
+	if err := s.webhooks.CreateWebhook(r.Context(), hook, imprint.ActorFromContext(r.Context())); err != nil {
+		return err
 	}
 	encode(w, http.StatusCreated, webhookOf(hook))
+	return nil
 }
 
 // handleListWebhooks: GET /v1/webhooks.
-func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	hooks, err := s.store.Webhooks(r.Context())
+	hooks, err := s.webhooks.Webhooks(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Webhooks []webhookJSON `json:"webhooks"`
@@ -110,38 +103,37 @@ func (s *server) handleListWebhooks(w http.ResponseWriter, r *http.Request) {
 		out.Webhooks[i] = webhookOf(h)
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }
 
 // handleDeleteWebhook: DELETE /v1/webhooks/{id}.
-func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	id, err := pathParam(r, "id")
+func (s *server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) error {
+	id, err := PathParam(r, "id")
 	if err == nil {
-		err = s.store.DeleteWebhook(r.Context(), id, imprint.ActorFromContext(r.Context()))
+		err = s.webhooks.DeleteWebhook(r.Context(), id, imprint.ActorFromContext(r.Context()))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleListDeliveries: GET /v1/webhooks/{id}/deliveries, the latest first.
-func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
-	if !s.noQuery(w, r) {
-		return
+func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
 	}
-	id, err := pathParam(r, "id")
+	id, err := PathParam(r, "id")
 	if err == nil {
-		_, err = s.store.Webhook(r.Context(), id)
+		_, err = s.webhooks.Webhook(r.Context(), id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
-	ds, err := s.store.Deliveries(r.Context(), id, 100)
+	ds, err := s.webhooks.Deliveries(r.Context(), id, 100)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	type deliveryJSON struct {
 		DeliveryID  int64      `json:"deliveryId"`
@@ -171,4 +163,5 @@ func (s *server) handleListDeliveries(w http.ResponseWriter, r *http.Request) {
 		out.Deliveries[i] = j
 	}
 	encode(w, http.StatusOK, out)
+	return nil
 }

@@ -45,7 +45,7 @@ func (a *Authority) Init(ctx context.Context, req InitRequest) (root, issuing *i
 	if err != nil {
 		return nil, nil, err
 	}
-	key, err := GenerateKey(kt)
+	key, err := kt.GenerateKey()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +114,7 @@ func (a *Authority) CreateIssuingCA(ctx context.Context, req CreateCARequest) (*
 	if len(req.CommonName) > imprint.MaxCommonNameLength {
 		return nil, imprint.Errorf(imprint.Invalid, "commonName is longer than %d characters", imprint.MaxCommonNameLength)
 	}
-	key, err := GenerateKey(kt)
+	key, err := kt.GenerateKey()
 	if err != nil {
 		return nil, err
 	}

@@ -45,7 +45,7 @@ func mustCreateCA(tb testing.TB, a *ca.Authority, name string, p imprint.Issuanc
 
 func mustKey(tb testing.TB, kt imprint.KeyType) crypto.Signer {
 	tb.Helper()
-	k, err := ca.GenerateKey(kt)
+	k, err := kt.GenerateKey()
 	if err != nil {
 		tb.Fatalf("GenerateKey(%s) error = %v", kt, err)
 	}

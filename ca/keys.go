@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
 	"fmt"
@@ -21,26 +20,6 @@ import (
 
 	"github.com/imprint-iot/imprint"
 )
-
-// GenerateKey returns a new private key of type kt.
-func GenerateKey(kt imprint.KeyType) (crypto.Signer, error) {
-	switch kt {
-	case imprint.KeyECDSAP256:
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case imprint.KeyECDSAP384:
-		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case imprint.KeyEd25519:
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
-	case imprint.KeyRSA2048:
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case imprint.KeyRSA3072:
-		return rsa.GenerateKey(rand.Reader, 3072)
-	case imprint.KeyRSA4096:
-		return rsa.GenerateKey(rand.Reader, 4096)
-	}
-	return nil, imprint.Errorf(imprint.Invalid, "unknown key type %q (want one of %v)", kt, imprint.KeyTypes)
-}
 
 // KeyTypeOf returns the key type of pub. Returns Invalid for keys Imprint
 // does not accept: RSA under 2048 bits or of an unusual size, DSA, curves

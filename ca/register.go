@@ -106,8 +106,8 @@ func CheckVerificationCertificate(caCert, ver *x509.Certificate, code string, no
 // elsewhere, can be registered under the CA c whose certificate is caCert:
 // c signed it directly (its issuer name is c's subject and c's key verifies
 // its signature), it is not a CA certificate, its key is of a type Imprint
-// accepts, and it is valid at now. It returns the certificate as Imprint
-// records it, without a status. Returns Invalid saying what is wrong.
+// accepts, and it is valid at now. It returns the certificate as Record
+// makes it, without a status. Returns Invalid saying what is wrong.
 func CheckRegisteredCertificate(cert *x509.Certificate, c *imprint.CA, caCert *x509.Certificate, now time.Time) (imprint.Certificate, error) {
 	if !bytes.Equal(cert.RawIssuer, caCert.RawSubject) {
 		return imprint.Certificate{}, imprint.Errorf(imprint.Invalid, "certificate was not issued by CA %s: its issuer name is not the CA's subject", c.ID)
@@ -118,18 +118,13 @@ func CheckRegisteredCertificate(cert *x509.Certificate, c *imprint.CA, caCert *x
 	if cert.BasicConstraintsValid && cert.IsCA {
 		return imprint.Certificate{}, imprint.Errorf(imprint.Invalid, "certificate is a CA certificate; register a CA with POST /v1/cas:register")
 	}
-	kt, err := KeyTypeOf(cert.PublicKey)
-	if err != nil {
+	if _, err := KeyTypeOf(cert.PublicKey); err != nil {
 		return imprint.Certificate{}, imprint.Errorf(imprint.Invalid, "certificate: %s", imprint.ErrorMessage(err))
 	}
 	if err := checkValidity("certificate", cert, now); err != nil {
 		return imprint.Certificate{}, err
 	}
-	return imprint.Certificate{
-		ID: certificateID(cert.Raw), Serial: cert.SerialNumber.Text(16), CAID: c.ID,
-		Subject: CertificateSubject(cert), CommonName: cert.Subject.CommonName, SANs: sanList(cert),
-		KeyAlgorithm: kt, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: cert.Raw,
-	}, nil
+	return Record(cert, c.ID, "")
 }
 
 // IssuerCandidates returns the CAs of cas (with their parsed certificates in

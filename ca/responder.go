@@ -357,7 +357,7 @@ func (a *Authority) newOCSPSignerRecord(caID string, validity time.Duration) (*i
 	if !ok {
 		return nil, imprint.Errorf(imprint.NotFound, "CA %s not found", caID)
 	}
-	key, err := GenerateKey(imprint.KeyECDSAP256)
+	key, err := imprint.KeyECDSAP256.GenerateKey()
 	if err != nil {
 		return nil, err
 	}

@@ -120,19 +120,16 @@ func Subject(csr *x509.CertificateRequest) string {
 	return subjectString(csr.Subject, csr.RawSubject)
 }
 
-// CertificateSubject returns cert's subject in the form Subject gives a
-// CSR's, from its DER: what Imprint records of a certificate it registers.
+// CertificateSubject returns cert's subject in the form Subject gives.
 func CertificateSubject(cert *x509.Certificate) string {
 	return subjectString(cert.Subject, cert.RawSubject)
 }
 
-// subjectString writes the subject whose parsed form is name and whose DER
-// is raw, as Subject describes.
-func subjectString(name pkix.Name, raw []byte) string {
-	names := name.Names
+func subjectString(subject pkix.Name, raw []byte) string {
+	names := subject.Names
 	sizes, ok := rdnSizes(raw, len(names), make([]int, 0, 16))
 	if !ok {
-		return name.String()
+		return subject.String()
 	}
 	var b strings.Builder
 	b.Grow(len(raw))

@@ -19,18 +19,20 @@ type Store interface {
 }
 
 // Hub reads the audit log as it grows and fans it out to its subscribers. It
-// reads only while someone listens.
+// reads the events themselves only while someone listens.
 type Hub struct {
 	store Store
 	log   *slog.Logger
 	mu    sync.Mutex
 	subs  map[chan imprint.Event]struct{}
 	wake  chan struct{}
+	ready chan struct{} // closed once Run has read the log's head
 }
 
 // NewHub returns a hub; Run makes it read.
 func NewHub(store Store, log *slog.Logger) *Hub {
-	return &Hub{store: store, log: log, subs: map[chan imprint.Event]struct{}{}, wake: make(chan struct{}, 1)}
+	return &Hub{store: store, log: log, subs: map[chan imprint.Event]struct{}{}, wake: make(chan struct{}, 1),
+		ready: make(chan struct{})}
 }
 
 // poll is how often the hub reads the log while anyone listens.
@@ -43,23 +45,29 @@ const readBatch = 500
 // it loses events.
 const SubscriberBuffer = 1024
 
-// Run reads the log until ctx ends.
+// Run reads the log until ctx ends. While no one listens it only keeps the
+// position of the log's head (one small query a poll), so that a new
+// subscriber is sent every event written since it subscribed, even one
+// written before the hub's next read: it starts from that position.
 func (h *Hub) Run(ctx context.Context) {
-	var cur imprint.EventCursor
-	listening := false
+	var (
+		cur   imprint.EventCursor
+		known bool // cur is a position read from the log, not the zero one
+	)
 	for {
 		h.mu.Lock()
 		n := len(h.subs)
 		h.mu.Unlock()
-		switch {
-		case n == 0:
-			listening = false
-		case !listening:
-			var err error
-			if cur, err = h.store.EventsHead(ctx); err == nil {
-				listening = true
+		if n == 0 || !known {
+			if head, err := h.store.EventsHead(ctx); err == nil {
+				if !known {
+					close(h.ready)
+				}
+				cur, known = head, true
+			} else if ctx.Err() == nil {
+				h.log.Warn("read the head of the event log", "err", err)
 			}
-		default:
+		} else {
 			cur = h.readFrom(ctx, cur)
 		}
 		select {
@@ -97,8 +105,13 @@ func (h *Hub) readFrom(ctx context.Context, cur imprint.EventCursor) imprint.Eve
 	}
 }
 
-// Subscribe returns a channel of the events written from about now on (the
-// hub starts from the head of the log when its first subscriber comes), and
+// Ready is closed once Run has read the position of the log's head: from
+// then on a subscriber misses nothing written after it subscribed.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Subscribe returns a channel of the events written from now on (and
+// possibly some of the moments before: the hub starts from the head of the
+// log as it last read it, at most a poll ago), and
 // the function that ends the subscription. Events come in the order of the
 // log; a subscriber more than SubscriberBuffer events behind loses the
 // newer ones. The channel is never closed: stop reading it once cancel is

@@ -2,7 +2,6 @@ package events_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -58,22 +57,24 @@ func TestHubFansOutNewEvents(t *testing.T) {
 		cancel()
 		<-done
 	})
+	select {
+	case <-hub.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub did not read the head of the log")
+	}
 	one, cancelOne := hub.Subscribe()
 	defer cancelOne()
 	two, cancelTwo := hub.Subscribe()
 
-	// The hub starts from the head of the log once it has subscribers: write
-	// until an event comes through, so that it surely listens.
-	warm := map[string]bool{}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		warm[mustToken(t, db, fmt.Sprintf("warm-up-%d", len(warm)))] = true
-		if _, ok := next(t, one, 200*time.Millisecond); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no event came through the hub")
+	// Nothing is missed between Subscribe and the hub's next read of the
+	// log: the first event written after subscribing comes through.
+	first := mustToken(t, db, "first")
+	for name, ch := range map[string]<-chan imprint.Event{"one": one, "two": two} {
+		if e, ok := next(t, ch, 10*time.Second); !ok || e.ResourceID != first {
+			t.Fatalf("subscriber %s: first event = %+v, %v; want the token %s created right after subscribing", name, e, ok, first)
 		}
 	}
+	warm := map[string]bool{}
 	want := []string{mustToken(t, db, "a"), mustToken(t, db, "b"), mustToken(t, db, "c")}
 	for name, ch := range map[string]<-chan imprint.Event{"one": one, "two": two} {
 		var got []string

@@ -27,7 +27,7 @@ func (db *DB) CreateCertificates(ctx context.Context, certs []imprint.Certificat
 
 const certificateColumns = `id, serial, ca_id, subject, common_name, sans, key_algorithm,
 	not_before, not_after, status, created_at, updated_at, status_changed_at, revoked_at,
-	revocation_reason, coalesce(revoked_by, ''), coalesce(renewed_from, ''), coalesce(superseded_by, '')`
+	revocation_reason, coalesce(revoked_by, ''), coalesce(renewed_from, ''), coalesce(superseded_by, ''), provisioned_at`
 
 // Certificate returns the certificate with the given ID, DER included.
 // Returns NotFound if there is none.
@@ -112,12 +112,12 @@ func (db *DB) Certificates(ctx context.Context, f imprint.CertificateFilter) ([]
 func scanCertificate(row pgx.Row, c *imprint.Certificate, extra ...any) error {
 	var (
 		keyAlg, status, revokedBy string
-		revokedAt                 *time.Time
+		revokedAt, provisionedAt  *time.Time
 		reason                    *int16
 	)
 	dest := []any{&c.ID, &c.Serial, &c.CAID, &c.Subject, &c.CommonName, &c.SANs, &keyAlg,
 		&c.NotBefore, &c.NotAfter, &status, &c.CreatedAt, &c.UpdatedAt, &c.StatusChangedAt, &revokedAt,
-		&reason, &revokedBy, &c.RenewedFrom, &c.SupersededBy}
+		&reason, &revokedBy, &c.RenewedFrom, &c.SupersededBy, &provisionedAt}
 	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return err
 	}
@@ -125,6 +125,9 @@ func scanCertificate(row pgx.Row, c *imprint.Certificate, extra ...any) error {
 	c.Status = imprint.CertificateStatus(status)
 	if revokedAt != nil && reason != nil {
 		c.Revocation = &imprint.Revocation{At: *revokedAt, Reason: imprint.RevocationReason(*reason), By: revokedBy}
+	}
+	if provisionedAt != nil {
+		c.ProvisionedAt = *provisionedAt
 	}
 	return nil
 }

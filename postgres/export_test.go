@@ -10,8 +10,8 @@ func (db *DB) CountForTest(ctx context.Context, sql string) (int, error) {
 }
 
 // ExecForTest runs a statement in the transaction. Tests only.
-func (t *Tx) ExecForTest(ctx context.Context, sql string, args ...any) error {
-	_, err := t.tx.Exec(ctx, sql, args...)
+func (tx *Tx) ExecForTest(ctx context.Context, sql string, args ...any) error {
+	_, err := tx.tx.Exec(ctx, sql, args...)
 	return mapError(err)
 }
 

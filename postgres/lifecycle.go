@@ -42,11 +42,22 @@ func notifyRevocation(ctx context.Context, tx pgx.Tx, caID, serial string) error
 // transition the lifecycle does not allow. Setting the status it has is a
 // no-op that succeeds.
 func (db *DB) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
+	return setCertificateStatus(ctx, db, id, to, actor)
+}
+
+// SetCertificateStatus is DB.SetCertificateStatus within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
+	return setCertificateStatus(ctx, tx, id, to, actor)
+}
+
+func setCertificateStatus(ctx context.Context, r runner, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
 	if to != imprint.CertificateActive && to != imprint.CertificateInactive {
 		return nil, imprint.Errorf(imprint.Invalid, "status must be ACTIVE or INACTIVE (revoke with POST /v1/certificates/{id}/revoke)")
 	}
 	var out *imprint.Certificate
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := r.run(ctx, func(tx pgx.Tx) error {
 		c, err := lockCertificate(ctx, tx, id)
 		if err != nil {
 			return err
@@ -89,6 +100,41 @@ func (db *DB) RevokeCertificate(ctx context.Context, id string, reason imprint.R
 		c, err := revokeInTx(ctx, tx, id, reason, actor, nil)
 		out = c
 		return err
+	})
+	return out, err
+}
+
+// RevokeThing revokes every certificate attached to the thing that is not
+// revoked yet, for reason, in one transaction (each with its audit event,
+// which names the thing), and returns them. A thing with none is no error.
+// Returns NotFound for an unknown thing.
+func (db *DB) RevokeThing(ctx context.Context, thing string, reason imprint.RevocationReason, actor imprint.Actor) ([]*imprint.Certificate, error) {
+	var out []*imprint.Certificate
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		out = out[:0]
+		var found bool
+		if err := tx.QueryRow(ctx, `SELECT true FROM things WHERE name = $1 FOR UPDATE`, thing).Scan(&found); err == pgx.ErrNoRows {
+			return imprint.Errorf(imprint.NotFound, "thing %s not found", thing)
+		} else if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT p.certificate_id FROM thing_principals p JOIN certificates c ON c.id = p.certificate_id
+			WHERE p.thing_name = $1 AND c.status <> 'REVOKED' ORDER BY p.certificate_id`, thing)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			c, err := revokeInTx(ctx, tx, id, reason, actor, map[string]string{"thing": thing})
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
 	})
 	return out, err
 }

@@ -38,8 +38,19 @@ func lockPolicy(ctx context.Context, tx pgx.Tx, name string, share bool) (int, e
 // CreatePolicy records a policy with its document as version 1, the
 // default, and its audit event. Returns Conflict if the name is taken.
 func (db *DB) CreatePolicy(ctx context.Context, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
+	return createPolicy(ctx, db, name, document, actor)
+}
+
+// CreatePolicy is DB.CreatePolicy within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) CreatePolicy(ctx context.Context, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
+	return createPolicy(ctx, tx, name, document, actor)
+}
+
+func createPolicy(ctx context.Context, r runner, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
 	p := &imprint.PolicyRecord{Name: name, DefaultVersion: 1, Document: document}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := r.run(ctx, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `INSERT INTO policies (name, default_version, next_version) VALUES ($1, 1, 2)
 			RETURNING created_at, updated_at`, name).Scan(&p.CreatedAt, &p.UpdatedAt)
 		if err != nil {
@@ -271,7 +282,18 @@ func lockTarget(ctx context.Context, tx pgx.Tx, targetType, targetID string) err
 // and records nothing. Returns NotFound for the policy or the target, and
 // Invalid for another target type.
 func (db *DB) AttachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return attachPolicy(ctx, db, name, targetType, targetID, actor)
+}
+
+// AttachPolicy is DB.AttachPolicy within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) AttachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error {
+	return attachPolicy(ctx, tx, name, targetType, targetID, actor)
+}
+
+func attachPolicy(ctx context.Context, r runner, name, targetType, targetID string, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		if _, err := lockPolicy(ctx, tx, name, true); err != nil {
 			return err
 		}

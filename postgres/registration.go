@@ -111,7 +111,9 @@ func (db *DB) RegisterCA(ctx context.Context, c *imprint.CA, proof string, actor
 }
 
 // RegisterCertificates records device certificates signed elsewhere, with a
-// certificate.registered audit event for each, in one transaction. A
+// certificate.registered audit event for each (the fields of the one a
+// first connection writes, as AWS IoT's JITR notification has them, and the
+// serial and common name), in one transaction. A
 // certificate recorded already (by ID, or by its CA and serial) is left out
 // and its place in the answer holds a Conflict saying which; the others are
 // recorded. The answer has one error (or nil) per certificate, in order.
@@ -148,7 +150,10 @@ func (db *DB) RegisterCertificates(ctx context.Context, certs []imprint.Certific
 			), e AS (
 				INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
 				SELECT $12, 'certificate', id, $13, $14, $15,
-				       jsonb_build_object('serial', serial, 'caId', ca_id, 'commonName', common_name, 'status', status),
+				       jsonb_build_object('certificateId', id, 'caCertificateId', ca_id,
+				           'timestamp', (extract(epoch FROM created_at) * 1000)::bigint, 'certificateStatus', status,
+				           'certificateRegistrationTimestamp', ((extract(epoch FROM created_at) * 1000)::bigint)::text,
+				           'serial', serial, 'commonName', common_name),
 				       created_at
 				FROM c
 			)

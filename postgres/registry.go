@@ -137,7 +137,18 @@ func checkType(ctx context.Context, tx pgx.Tx, name string) error {
 // CreateThing records a thing, version 1. Returns Conflict if it exists,
 // NotFound for an unknown type, Invalid for a deprecated one.
 func (db *DB) CreateThing(ctx context.Context, t *imprint.Thing, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return createThing(ctx, db, t, actor)
+}
+
+// CreateThing is DB.CreateThing within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) CreateThing(ctx context.Context, t *imprint.Thing, actor imprint.Actor) error {
+	return createThing(ctx, tx, t, actor)
+}
+
+func createThing(ctx context.Context, r runner, t *imprint.Thing, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		if err := checkType(ctx, tx, t.TypeName); err != nil {
 			return err
 		}
@@ -214,8 +225,19 @@ func (db *DB) Things(ctx context.Context, f imprint.ThingFilter) ([]*imprint.Thi
 // UpdateThing changes a thing and returns it. Returns NotFound, Conflict
 // when ExpectedVersion is stale, Invalid for attributes past the limits.
 func (db *DB) UpdateThing(ctx context.Context, name string, u imprint.ThingUpdate, actor imprint.Actor) (*imprint.Thing, error) {
+	return updateThing(ctx, db, name, u, actor)
+}
+
+// UpdateThing is DB.UpdateThing within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) UpdateThing(ctx context.Context, name string, u imprint.ThingUpdate, actor imprint.Actor) (*imprint.Thing, error) {
+	return updateThing(ctx, tx, name, u, actor)
+}
+
+func updateThing(ctx context.Context, r runner, name string, u imprint.ThingUpdate, actor imprint.Actor) (*imprint.Thing, error) {
 	var out *imprint.Thing
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	err := r.run(ctx, func(tx pgx.Tx) error {
 		t, err := scanThing(tx.QueryRow(ctx, `SELECT `+thingColumns+` FROM things WHERE name = $1 FOR UPDATE`, name))
 		if err == pgx.ErrNoRows {
 			return notFound("thing %s not found", name)
@@ -378,7 +400,18 @@ func (db *DB) DeleteThingGroup(ctx context.Context, name string, actor imprint.A
 // AddThingToGroup makes a thing a member of a group; being one already is
 // success. Returns NotFound, and Conflict past MaxGroupsPerThing.
 func (db *DB) AddThingToGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return addThingToGroup(ctx, db, group, thing, actor)
+}
+
+// AddThingToGroup is DB.AddThingToGroup within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) AddThingToGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
+	return addThingToGroup(ctx, tx, group, thing, actor)
+}
+
+func addThingToGroup(ctx context.Context, r runner, group, thing string, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		var groups int
 		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM thing_group_members WHERE thing_name = $1)
 			FROM things WHERE name = $1 FOR UPDATE`, thing).Scan(&groups)
@@ -410,7 +443,11 @@ func (db *DB) AddThingToGroup(ctx context.Context, group, thing string, actor im
 
 // RemoveThingFromGroup ends a membership. Returns NotFound if there is none.
 func (db *DB) RemoveThingFromGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return removeThingFromGroup(ctx, db, group, thing, actor)
+}
+
+func removeThingFromGroup(ctx context.Context, r runner, group, thing string, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2`, group, thing)
 		if err != nil {
 			return err
@@ -427,7 +464,18 @@ func (db *DB) RemoveThingFromGroup(ctx context.Context, group, thing string, act
 // Attaching again is success. Returns NotFound, and Conflict when
 // exclusivity forbids it.
 func (db *DB) AttachPrincipal(ctx context.Context, thing, certificateID string, exclusive bool, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	return attachPrincipal(ctx, db, thing, certificateID, exclusive, actor)
+}
+
+// AttachPrincipal is DB.AttachPrincipal within the flow's transaction, as one step
+// that fails alone (a savepoint): the transaction goes on if the flow
+// handles the error.
+func (tx *Tx) AttachPrincipal(ctx context.Context, thing, certificateID string, exclusive bool, actor imprint.Actor) error {
+	return attachPrincipal(ctx, tx, thing, certificateID, exclusive, actor)
+}
+
+func attachPrincipal(ctx context.Context, r runner, thing, certificateID string, exclusive bool, actor imprint.Actor) error {
+	return r.run(ctx, func(tx pgx.Tx) error {
 		// Lock the certificate: attachments of one certificate are serialized.
 		var found bool
 		if err := tx.QueryRow(ctx, `SELECT true FROM certificates WHERE id = $1 FOR UPDATE`, certificateID).Scan(&found); err == pgx.ErrNoRows {

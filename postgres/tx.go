@@ -51,9 +51,30 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // Event records an audit event in the transaction; see imprint's Event* types.
-func (t *Tx) Event(ctx context.Context, typ, resourceType, resourceID string, actor imprint.Actor, data any) error {
-	if err := insertEvent(ctx, t.tx, typ, resourceType, resourceID, actor, data); err != nil {
+func (tx *Tx) Event(ctx context.Context, typ, resourceType, resourceID string, actor imprint.Actor, data any) error {
+	if err := insertEvent(ctx, tx.tx, typ, resourceType, resourceID, actor, data); err != nil {
 		return mapError(fmt.Errorf("insert %s event: %w", typ, err))
 	}
 	return nil
+}
+
+// runner runs a function in a transaction: a new one for DB, a savepoint of
+// the open one for Tx. The store's methods that flows compose are written
+// once against it.
+type runner interface {
+	run(ctx context.Context, fn func(pgx.Tx) error) error
+}
+
+func (db *DB) run(ctx context.Context, fn func(pgx.Tx) error) error { return db.inTx(ctx, fn) }
+
+func (tx *Tx) run(ctx context.Context, fn func(pgx.Tx) error) error {
+	sp, err := tx.tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return mapError(fmt.Errorf("savepoint: %w", err))
+	}
+	defer sp.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if err := fn(sp); err != nil {
+		return mapError(err)
+	}
+	return mapError(sp.Commit(ctx))
 }

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,5 +85,65 @@ func TestInTxAborted(t *testing.T) {
 	err = db.InTx(ctx, func(tx *postgres.Tx) error { tries++; return imprint.Errorf(imprint.Conflict, "no") })
 	if imprint.ErrorKind(err) != imprint.Conflict || tries != 1 {
 		t.Errorf("InTx() with a Conflict = %v after %d tries, want it returned at once", err, tries)
+	}
+}
+
+// TestInTxComposes runs a provisioning-like flow in one transaction: a thing,
+// its certificate's attachment and status, a policy attached to it. A step
+// that fails and is handled (the policy exists already) leaves the rest
+// going; a flow that fails leaves nothing at all.
+func TestInTxComposes(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Open(t)
+	ca := mustCA(t, db)
+	cert := newCert(ca.ID, "flow-1")
+	cert.Status = imprint.CertificatePendingActivation
+	if err := db.CreateCertificates(ctx, []imprint.Certificate{cert}, imprint.SystemActor, nil); err != nil {
+		t.Fatal(err)
+	}
+	const doc = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`
+	if _, err := db.CreatePolicy(ctx, "shared", doc, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	flow := func(thing string, fail error) error {
+		return db.InTx(ctx, func(tx *postgres.Tx) error {
+			if err := tx.CreateThing(ctx, &imprint.Thing{Name: thing}, imprint.SystemActor); err != nil {
+				return err
+			}
+			if err := tx.AttachPrincipal(ctx, thing, cert.ID, true, imprint.SystemActor); err != nil {
+				return err
+			}
+			if _, err := tx.CreatePolicy(ctx, "shared", doc, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
+				return fmt.Errorf("CreatePolicy(existing) = %v, want Conflict", err)
+			} // handled: the policy is there, attach it
+			if err := tx.AttachPolicy(ctx, "shared", imprint.TargetCertificate, cert.ID, imprint.SystemActor); err != nil {
+				return err
+			}
+			if _, err := tx.SetCertificateStatus(ctx, cert.ID, imprint.CertificateActive, imprint.SystemActor); err != nil {
+				return err
+			}
+			return fail
+		})
+	}
+	before, _ := db.CountForTest(ctx, `SELECT count(*) FROM audit_events`)
+	if err := flow("flow-thing-a", imprint.Errorf(imprint.Invalid, "the template says no")); imprint.ErrorKind(err) != imprint.Invalid {
+		t.Fatalf("failing flow = %v, want its Invalid error", err)
+	}
+	after, _ := db.CountForTest(ctx, `SELECT count(*) FROM audit_events`)
+	things, _ := db.CountForTest(ctx, `SELECT count(*) FROM things`)
+	if c, _ := db.Certificate(ctx, cert.ID); after != before || things != 0 || c.Status != imprint.CertificatePendingActivation {
+		t.Errorf("a failed flow left events %d→%d, things %d, status %s; want nothing", before, after, things, c.Status)
+	}
+	if err := flow("flow-thing-b", nil); err != nil {
+		t.Fatalf("flow = %v", err)
+	}
+	if c, _ := db.Certificate(ctx, cert.ID); c.Status != imprint.CertificateActive {
+		t.Errorf("status after the flow = %s, want ACTIVE", c.Status)
+	}
+	if vs, err := db.EffectivePolicies(ctx, cert.ID, "flow-thing-b"); err != nil || len(vs) != 1 {
+		t.Errorf("effective policies after the flow = %v, %v; want shared", vs, err)
+	}
+	if n, _ := db.CountForTest(ctx, `SELECT count(DISTINCT txid) FROM audit_events WHERE id > 0 AND type IN ('thing.created', 'thing.principal_attached', 'policy.attached', 'certificate.activated')`); n != 1 {
+		t.Errorf("the flow's events came from %d transactions, want 1", n)
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	Outbound      *outbound.Guard
 	Secrets       Sealer
 	HookAllowHTTP bool
+	// Transactor runs the transactions of first connections; without it,
+	// first connections are refused.
+	Transactor Transactor
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
 }
@@ -76,6 +79,7 @@ type Engine struct {
 	outbound      *outbound.Guard
 	secrets       Sealer
 	hookAllowHTTP bool
+	provisioning  Transactor
 }
 
 // New returns an engine.
@@ -83,7 +87,7 @@ func New(cfg Config) *Engine {
 	e := &Engine{ca: cfg.CA, store: cfg.Store, issuing: cfg.Store, lifecycle: cfg.Store, cas: cfg.Store,
 		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0),
 		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
-		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP,
+		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP, provisioning: cfg.Transactor,
 		registration: cfg.Store}
 	if e.maxVersions <= 0 {
 		e.maxVersions = imprint.DefaultMaxTemplateVersions

@@ -26,6 +26,7 @@ var ctx = context.Background()
 // fixture is an engine on a fresh database with a real CA.
 type fixture struct {
 	t      *testing.T
+	url    string // the database, for checks of rows
 	db     *postgres.DB
 	ca     *ca.Authority
 	engine *provisioning.Engine
@@ -33,8 +34,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := pgtest.Open(t)
+	url := pgtest.URL(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, url, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 	if _, _, err := auth.Init(ctx, ca.InitRequest{Organization: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}
+	return &fixture{t: t, url: url, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}
 }
 
 // issue signs and records a certificate for a new key with the given
@@ -69,4 +75,14 @@ func (f *fixture) issue(subject pkix.Name) *imprint.Certificate {
 		f.t.Fatal(err)
 	}
 	return &iss.Certificate
+}
+
+// count runs a query that returns one integer.
+func (f *fixture) count(sql string) int {
+	f.t.Helper()
+	var n int
+	if err := pgtest.Conn(f.t, f.url).QueryRow(ctx, sql).Scan(&n); err != nil {
+		f.t.Fatalf("%s: %v", sql, err)
+	}
+	return n
 }

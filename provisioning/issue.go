@@ -176,7 +176,7 @@ type NewKey struct {
 // issues and records its certificate as Issue does.
 func (e *Engine) IssueWithNewKey(ctx context.Context, req NewKeyRequest, respond Respond[*NewKey]) (*Outcome, error) {
 	return e.idempotent(ctx, req.Idempotency, func() (*Outcome, error) {
-		key, err := ca.GenerateKey(req.KeyType)
+		key, err := req.KeyType.GenerateKey()
 		if err != nil {
 			return nil, err
 		}

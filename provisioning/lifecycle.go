@@ -15,6 +15,7 @@ type LifecycleStore interface {
 	RevokeCertificate(ctx context.Context, id string, reason imprint.RevocationReason, actor imprint.Actor) (*imprint.Certificate, error)
 	RenewCertificate(ctx context.Context, oldID string, renewal imprint.Certificate, grace time.Duration,
 		proof imprint.RenewalProof, actor imprint.Actor) (*imprint.Certificate, error)
+	RevokeThing(ctx context.Context, thing string, reason imprint.RevocationReason, actor imprint.Actor) ([]*imprint.Certificate, error)
 }
 
 // StandingListener hears of every change of a certificate's standing made
@@ -55,6 +56,22 @@ func (e *Engine) Revoke(ctx context.Context, actor imprint.Actor, id string, rea
 	}
 	e.standingChanged(c)
 	return c, nil
+}
+
+// RevokeThing is the kill switch: it revokes, in one transaction, every
+// certificate attached to the thing, and then cuts every live session that
+// uses one of them (on this replica at once; on the others when the
+// revocations' notifications reach them). It returns the certificates it
+// revoked. Returns NotFound for an unknown thing.
+func (e *Engine) RevokeThing(ctx context.Context, actor imprint.Actor, thing string, reason imprint.RevocationReason) ([]*imprint.Certificate, error) {
+	certs, err := e.lifecycle.RevokeThing(ctx, thing, reason, actor)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range certs {
+		e.standingChanged(c)
+	}
+	return certs, nil
 }
 
 // RenewRequest asks for a new certificate for the subject of an old one,

@@ -17,13 +17,13 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// customerCA is a customer's CA made in Go: its certificate and key.
-type customerCA struct {
+// ownCA is a customer's CA made in Go, not registered yet: its certificate and key.
+type ownCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
-func newCustomerCA(t testing.TB, cn string) *customerCA {
+func newOwnCA(t testing.TB, cn string) *ownCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -37,15 +37,15 @@ func newCustomerCA(t testing.TB, cn string) *customerCA {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return &customerCA{cert: cert, key: key}
+	return &ownCA{cert: cert, key: key}
 }
 
-func (c *customerCA) pem() []byte {
+func (c *ownCA) pem() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.cert.Raw})
 }
 
 // sign returns a certificate for cn and pub, signed by c, PEM.
-func (c *customerCA) sign(t testing.TB, serial int64, cn string, pub any) []byte {
+func (c *ownCA) sign(t testing.TB, serial int64, cn string, pub any) []byte {
 	t.Helper()
 	tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
@@ -61,14 +61,14 @@ var admin = imprint.Actor{Name: "admin", Role: imprint.RoleAdmin}
 
 func TestRegisterCATrustPool(t *testing.T) {
 	f := newFixture(t)
-	cust := newCustomerCA(t, "Customer CA")
+	cust := newOwnCA(t, "Customer CA")
 	code, err := f.engine.RegistrationCode(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ver := cust.sign(t, 2, code, key.Public())
-	dev, _ := x509.ParseCertificate(mustDER(t, cust.sign(t, 3, "dev", key.Public())))
+	dev, _ := x509.ParseCertificate(pemDER(t, cust.sign(t, 3, "dev", key.Public())))
 	trusted := func() bool {
 		_, err := dev.Verify(x509.VerifyOptions{Roots: f.ca.TrustPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 		return err == nil
@@ -123,12 +123,12 @@ func TestRegisterBatchAtTheLimit(t *testing.T) {
 		t.Skip("10,000 certificates")
 	}
 	f := newFixture(t)
-	cust := newCustomerCA(t, "Line CA")
+	cust := newOwnCA(t, "Line CA")
 	if _, err := f.engine.RegisterCA(ctx, provisioning.RegisterCARequest{Actor: admin, CACertificatePEM: cust.pem(),
 		AllowWithoutVerification: true, SetAsActive: true}); err != nil {
 		t.Fatal(err)
 	}
-	stranger := newCustomerCA(t, "Stranger CA")
+	stranger := newOwnCA(t, "Stranger CA")
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var bundle bytes.Buffer
 	for i := range provisioning.MaxIntakeItems {
@@ -166,7 +166,7 @@ func TestRegisterBatchAtTheLimit(t *testing.T) {
 	}
 }
 
-func mustDER(t testing.TB, p []byte) []byte {
+func pemDER(t testing.TB, p []byte) []byte {
 	t.Helper()
 	b, _ := pem.Decode(p)
 	return b.Bytes

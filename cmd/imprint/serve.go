@@ -22,15 +22,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/imprint-iot/imprint"
-	"github.com/imprint-iot/imprint/api"
 	"github.com/imprint-iot/imprint/ca"
-	"github.com/imprint-iot/imprint/events"
-	"github.com/imprint-iot/imprint/outbound"
+	imprintserver "github.com/imprint-iot/imprint/cmd/imprint/server"
 	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/postgres"
-	"github.com/imprint-iot/imprint/provisioning"
-	"github.com/imprint-iot/imprint/revocation"
-	"github.com/imprint-iot/imprint/webhooks"
 )
 
 // env is what every server-side command opens: the logger, the database
@@ -156,24 +151,32 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	deps, err := e.background(ctx, auth)
+	key, err := e.secretKey()
 	if err != nil {
 		return err
 	}
-	deps.Log, deps.CA, deps.Store, deps.Registry = e.log, auth, e.db, reg
-	deps.Engine = provisioning.New(provisioning.Config{CA: auth, Store: e.db, Log: e.log,
-		Standing: []provisioning.StandingListener{deps.OCSP}, RenewalGrace: cfg.RenewalGrace,
-		PolicyLimits: policy.Limits{MaxCharacters: cfg.MaxPolicyChars}, MaxTemplateVersions: cfg.MaxVersions,
-		Outbound: deps.Outbound, Secrets: deps.Secrets, HookAllowHTTP: cfg.WebhookAllowHTTP})
+	if len(cfg.outboundAllow) > 0 {
+		e.log.Info("outbound requests may reach these internal addresses", "allow", cfg.outboundAllow)
+	}
+	app, err := imprintserver.New(ctx, imprintserver.Config{Log: e.log, DB: e.db, CA: auth, SecretKey: key, Registry: reg,
+		MetricsElsewhere: cfg.MetricsListen != "",
+		CRL:              ca.CRLOptions{Validity: cfg.CRLValidity, RebuildAfter: cfg.CRLRebuild},
+		OCSP:             ca.OCSPOptions{Validity: cfg.OCSPValidity}, OCSPMaxAge: cfg.OCSPMaxAge,
+		RenewalGrace: cfg.RenewalGrace, PolicyLimits: policy.Limits{MaxCharacters: cfg.MaxPolicyChars},
+		MaxTemplateVersions: cfg.MaxVersions, WebhookAllowHTTP: cfg.WebhookAllowHTTP,
+		OutboundAllow: cfg.outboundAllow, TrustedProxies: cfg.trustedProxies})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
 	if cfg.MetricsListen != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsListen)
 		if err != nil {
 			return fmt.Errorf("listen on %s: %w", cfg.MetricsListen, err)
 		}
-		deps.MetricsElsewhere = true
 		go serveMetrics(ctx, mln, reg, e.log)
 	}
-	handler := api.NewHandler(deps)
+	handler := app.Handler
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -191,7 +194,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		srv.TLSConfig = serverTLSConfig(cert)
 		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
-	go e.pruneIdempotencyKeys(ctx)
 	if cfg.DebugListen != "" {
 		go serveDebug(ctx, cfg.DebugListen, e.log)
 	}
@@ -295,24 +297,6 @@ func writePrivateFile(path string, b []byte) error {
 	return nil
 }
 
-// pruneIdempotencyKeys deletes day-old idempotency records every hour.
-func (e *env) pruneIdempotencyKeys(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := e.db.PruneIdempotencyKeys(ctx, 24*time.Hour); err != nil && ctx.Err() == nil {
-			e.log.Warn("prune idempotency keys", "err", err)
-		} else if n > 0 {
-			e.log.Info("pruned idempotency keys", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // serveDebug serves Go's profiles on their own listener, never on the API's.
 func serveDebug(ctx context.Context, addr string, log *slog.Logger) {
 	mux := http.NewServeMux()
@@ -346,73 +330,12 @@ func serveMetrics(ctx context.Context, ln net.Listener, reg *prometheus.Registry
 	}
 }
 
-// background starts the workers every replica runs (CRL publishing, bulk
-// revocations, webhook deliveries, the event stream, renewal grace) and the
-// notification listener that feeds them, and returns the API's share of them.
-func (e *env) background(ctx context.Context, auth *ca.Authority) (api.Deps, error) {
+// secretKey derives the key that seals webhook and hook secrets from the CA
+// passphrase.
+func (e *env) secretKey() ([]byte, error) {
 	pass, err := e.cfg.passphrase(e.log)
 	if err != nil {
-		return api.Deps{}, err
+		return nil, err
 	}
-	key, err := hkdf.Key(sha256.New, pass, nil, "imprint webhook secrets", 32)
-	if err != nil {
-		return api.Deps{}, err
-	}
-	secrets, err := webhooks.NewSecretBox(key)
-	if err != nil {
-		return api.Deps{}, err
-	}
-	crls := ca.NewCRLPublisher(auth, e.db, ca.CRLOptions{Validity: e.cfg.CRLValidity, RebuildAfter: e.cfg.CRLRebuild}, e.log)
-	ocsp := ca.NewOCSPResponder(auth, e.db, ca.OCSPOptions{Validity: e.cfg.OCSPValidity}, e.log)
-	hub := events.NewHub(e.db, e.log)
-	allow := e.cfg.outboundAllow
-	if len(allow) > 0 {
-		e.log.Info("outbound requests may reach these internal addresses", "allow", allow)
-	}
-	guard := outbound.New(allow) // one guard and one client for every outbound request
-	dispatcher := webhooks.NewDispatcher(e.db, secrets, guard.Client(outbound.ClientOptions{}), e.log)
-	jobs := revocation.NewRunner(e.db, e.log)
-	tokens := api.NewTokenCache(e.db, e.log)
-	go e.db.Listen(ctx, func(channel, payload string) {
-		switch channel {
-		case imprint.ChannelRevocations:
-			crls.Notify(channel, payload)
-			ocsp.Notify(channel, payload)
-			dispatcher.Notify(channel, payload)
-		case imprint.ChannelCRLs:
-			crls.Notify(channel, payload)
-		case imprint.ChannelCAs:
-			if err := auth.Reload(ctx); err != nil {
-				e.log.Error("reload CAs", "err", err)
-			}
-		case imprint.ChannelTokens:
-			tokens.Notify(channel, payload)
-		}
-	}, imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens)
-	go crls.Run(ctx)
-	go hub.Run(ctx)
-	go dispatcher.Run(ctx)
-	go jobs.Run(ctx)
-	go e.revokeSuperseded(ctx)
-	return api.Deps{CRLs: crls, OCSP: ocsp, Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
-		OCSPMaxAge: e.cfg.OCSPMaxAge, WebhookAllowHTTP: e.cfg.WebhookAllowHTTP,
-		Outbound: guard, TrustedProxies: e.cfg.trustedProxies}, nil
-}
-
-// revokeSuperseded revokes renewed certificates whose grace has passed.
-func (e *env) revokeSuperseded(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		if n, err := e.db.RevokeSuperseded(ctx, 1000); err != nil && ctx.Err() == nil {
-			e.log.Warn("revoke superseded certificates", "err", err)
-		} else if n > 0 {
-			e.log.Info("revoked superseded certificates", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	return hkdf.Key(sha256.New, pass, nil, "imprint webhook secrets", 32)
 }

@@ -1,0 +1,1 @@
+ALTER TABLE certificates DROP COLUMN provisioned_with, DROP COLUMN provisioned_at;

@@ -1,0 +1,298 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/postgres"
+	"github.com/imprint-iot/imprint/provisioning"
+)
+
+// transactor runs a first connection's transactions on the test store.
+type transactor struct{ db *postgres.DB }
+
+func (t transactor) InProvisioningTx(c context.Context, fn func(provisioning.ProvisioningTx) error) error {
+	return t.db.InTx(c, func(tx *postgres.Tx) error { return fn(tx) })
+}
+
+// customerCA is a CA of a customer's, registered with Imprint as external.
+type customerCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	rec  *imprint.CA
+}
+
+func (f *fixture) customerCA(name string, autoRegistration bool, template string) *customerCA {
+	f.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	now := time.Now()
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	sum := sha256.Sum256(der)
+	rec := &imprint.CA{ID: hex.EncodeToString(sum[:]), Name: name, Role: imprint.CAExternal, Status: imprint.CAActive,
+		Subject: "CN=" + name, CommonName: name, Serial: cert.SerialNumber.Text(16), KeyAlgorithm: imprint.KeyECDSAP256,
+		DER: der, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Profile: imprint.DefaultProfile(),
+		AutoRegistration: autoRegistration}
+	if err := f.db.CreateCA(ctx, rec, imprint.SystemActor); err != nil {
+		f.t.Fatal(err)
+	}
+	if template != "" {
+		if _, err := f.db.UpdateCA(ctx, rec.ID, imprint.CAUpdate{ProvisioningTemplate: &template}, imprint.SystemActor); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if err := f.ca.Reload(ctx); err != nil {
+		f.t.Fatal(err)
+	}
+	return &customerCA{cert: cert, key: key, rec: rec}
+}
+
+// device signs a device certificate for subject.
+func (c *customerCA) device(t *testing.T, subject pkix.Name) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, Subject: subject,
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, c.cert, key.Public(), c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
+}
+
+func certID(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// jitpFixture is an engine that serves first connections, with the JITP
+// example template of the documentation and what it refers to.
+func jitpFixture(t *testing.T) *fixture {
+	f := newFixture(t)
+	f.engine = provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transactor: transactor{f.db}})
+	body, err := os.ReadFile("../testdata/aws-examples/jitp-template-body.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "lightbulbs",
+		Type: imprint.TemplateJITP, Enabled: true, Body: string(body)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateThingType(ctx, &imprint.ThingType{Name: "lightBulb-versionA"}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"v1-lightbulbs", "DE"} {
+		if err := f.db.CreateThingGroup(ctx, &imprint.ThingGroup{Name: g}, imprint.SystemActor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+var bulb = pkix.Name{CommonName: "bulb-1", Country: []string{"DE"}, SerialNumber: "SN-0001"}
+
+// TestJITP provisions a device of a customer's CA on its first connection,
+// all in one transaction, and not again on its second.
+func TestJITP(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	customer := f.customerCA("Bulb Factory CA", true, "lightbulbs")
+	leaf := customer.device(t, bulb)
+	got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ThingName != "bulb-1" || got.Certificate.Status != imprint.CertificateActive || got.Template != "lightbulbs" {
+		t.Errorf("ProvisionFirstConnection() = %+v", got)
+	}
+	thing, err := f.db.Thing(ctx, "bulb-1")
+	if err != nil || thing.TypeName != "lightBulb-versionA" || thing.Attributes["serialNumber"] != "SN-0001" || thing.Attributes["version"] != "v1" {
+		t.Errorf("thing = %+v, %v", thing, err)
+	}
+	groups, _ := f.db.ThingGroups(ctx, "bulb-1")
+	if len(groups) != 2 {
+		t.Errorf("thing groups = %d, want v1-lightbulbs and DE", len(groups))
+	}
+	if vs, err := f.db.EffectivePolicies(ctx, certID(leaf), "bulb-1"); err != nil || len(vs) != 1 {
+		t.Errorf("effective policies = %v, %v; want the template's", vs, err)
+	}
+	c, err := f.db.Certificate(ctx, certID(leaf))
+	if err != nil || c.Status != imprint.CertificateActive || c.ProvisionedAt.IsZero() || c.CAID != customer.rec.ID {
+		t.Fatalf("certificate = %+v, %v; want ACTIVE, provisioned, of the customer's CA", c, err)
+	}
+	if n := f.count(`SELECT count(DISTINCT txid) FROM audit_events WHERE actor_role = 'device'`); n != 1 {
+		t.Errorf("the first connection's events came from %d transactions, want 1", n)
+	}
+	events := f.count(`SELECT count(*) FROM audit_events`)
+	again, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	if err != nil || again.Template != "" {
+		t.Errorf("second connection = %+v, %v; want the provisioned certificate, no template run", again, err)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events`); n != events {
+		t.Errorf("the second connection wrote %d events, want none", n-events)
+	}
+	if th, _ := f.db.Thing(ctx, "bulb-1"); th.Version != thing.Version {
+		t.Errorf("thing version %d after the second connection, want %d", th.Version, thing.Version)
+	}
+}
+
+// TestJITPConcurrentFirstConnections provisions one certificate from many
+// connections at once: once.
+func TestJITPConcurrentFirstConnections(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	customer := f.customerCA("Bulb Factory CA", true, "lightbulbs")
+	leaf := customer.device(t, bulb)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a concurrent first connection failed: %v", err)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.provisioned'`); n != 1 {
+		t.Errorf("provisioned %d times, want once", n)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'thing.created'`); n != 1 {
+		t.Errorf("things created: %d, want 1", n)
+	}
+}
+
+// TestJITPFailureLeavesNothing connects with a certificate that lacks a field
+// the template needs: refused with the reason, nothing written but the
+// provisioning.failed event.
+func TestJITPFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	customer := f.customerCA("Bulb Factory CA", true, "lightbulbs")
+	leaf := customer.device(t, pkix.Name{CommonName: "bulb-2", SerialNumber: "SN-2"}) // no Country
+	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	if imprint.ErrorKind(err) != imprint.Forbidden || !strings.Contains(imprint.ErrorMessage(err), "Country") {
+		t.Fatalf("ProvisionFirstConnection() = %v, want Forbidden naming the missing Country", err)
+	}
+	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + customer.rec.ID + `'`); n != 0 {
+		t.Errorf("certificates of the customer's CA = %d, want 0", n)
+	}
+	if n := f.count(`SELECT count(*) FROM things`); n != 0 {
+		t.Errorf("things = %d, want 0", n)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'provisioning.failed' AND resource_id = '` + certID(leaf) + `'`); n != 1 {
+		t.Errorf("provisioning.failed events = %d, want 1", n)
+	}
+}
+
+// TestJITR registers a device of a CA with no template PENDING_ACTIVATION,
+// and tells automation on every attempt while it waits.
+func TestJITR(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	customer := f.customerCA("Sensor CA", true, "")
+	leaf := customer.device(t, pkix.Name{CommonName: "sensor-9"})
+	for attempt := 1; attempt <= 2; attempt++ {
+		got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		if err != nil || got.Certificate.Status != imprint.CertificatePendingActivation || got.Template != "" {
+			t.Fatalf("attempt %d = %+v, %v; want PENDING_ACTIVATION", attempt, got, err)
+		}
+		if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.registered' AND resource_id = '` + certID(leaf) + `'
+			AND data->>'caCertificateId' = '` + customer.rec.ID + `' AND data->>'certificateStatus' = 'PENDING_ACTIVATION'
+			AND (data->>'timestamp')::bigint > 0 AND data ? 'certificateRegistrationTimestamp'`); n != attempt {
+			t.Errorf("after attempt %d: %d certificate.registered events in the JITR shape, want %d", attempt, n, attempt)
+		}
+	}
+}
+
+// TestFirstConnectionRefused: a CA that does not register on first
+// connection, and a CA that is not registered.
+func TestFirstConnectionRefused(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	closed := f.customerCA("Closed CA", false, "")
+	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: closed.rec.ID})
+	if imprint.ErrorKind(err) != imprint.Unauthorized {
+		t.Errorf("first connection under a CA without auto-registration = %v, want Unauthorized", err)
+	}
+	_, err = f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: "00" + closed.rec.ID[2:]})
+	if imprint.ErrorKind(err) != imprint.Unauthorized {
+		t.Errorf("first connection under an unknown CA = %v, want Unauthorized", err)
+	}
+	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + closed.rec.ID + `'`); n != 0 {
+		t.Errorf("certificates registered = %d, want 0", n)
+	}
+}
+
+// TestJITPOfAnIssuedCertificate provisions a certificate Imprint issued and
+// never provisioned, when its CA has a template: its ACTIVE status is kept
+// (the template's Status override is DO_NOTHING).
+func TestJITPOfAnIssuedCertificate(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	issuing := f.ca.CAs()[1]
+	on, name := true, "lightbulbs"
+	if _, err := f.db.UpdateCA(ctx, issuing.ID, imprint.CAUpdate{AutoRegistration: &on, ProvisioningTemplate: &name}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ca.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := f.issue(bulb)
+	leaf, err := x509.ParseCertificate(mustDER(t, f, c.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: issuing.ID})
+	if err != nil || got.ThingName != "bulb-1" || got.Certificate.Status != imprint.CertificateActive {
+		t.Fatalf("ProvisionFirstConnection() = %+v, %v", got, err)
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.registered'`); n != 0 {
+		t.Errorf("an issued certificate was registered again (%d events)", n)
+	}
+}
+
+func mustDER(t *testing.T, f *fixture, id string) []byte {
+	t.Helper()
+	c, err := f.db.Certificate(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.DER
+}
