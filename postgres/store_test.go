@@ -482,18 +482,36 @@ func TestBothWritePaths(t *testing.T) {
 	}
 }
 
+// TestRenewalGrace checks that a renewed certificate stays ACTIVE through
+// its grace and is revoked as superseded once the grace has passed by the
+// time RevokeSuperseded is given.
 func TestRenewalGrace(t *testing.T) {
-	db := pgtest.Open(t)
+	t.Parallel()
+	dbURL := pgtest.URL(t)
+	db, err := postgres.Open(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	ca := mustCA(t, db)
 	old := newCert(ca.ID, "grace")
 	if err := db.CreateCertificates(ctx, []imprint.Certificate{old}, imprint.SystemActor, nil); err != nil {
 		t.Fatal(err)
 	}
 	renewal := newCert(ca.ID, "grace")
-	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.ProofAdmin, imprint.SystemActor); err != nil {
+	const grace = time.Hour
+	if _, err := db.RenewCertificate(ctx, old.ID, renewal, grace, imprint.ProofAdmin, imprint.SystemActor); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 0 {
+	var revokeAfter, renewedAt time.Time
+	if err := pgtest.Conn(t, dbURL).QueryRow(ctx, `SELECT revoke_after, updated_at FROM certificates WHERE id = $1`, old.ID).
+		Scan(&revokeAfter, &renewedAt); err != nil {
+		t.Fatal(err)
+	}
+	if got := revokeAfter.Sub(renewedAt); got != grace {
+		t.Fatalf("revoke_after - renewal time = %v, want the grace, %v", got, grace)
+	}
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter.Add(-time.Microsecond), 10); err != nil || n != 0 {
 		t.Fatalf("RevokeSuperseded() within the grace = %d, %v; want 0", n, err)
 	}
 	if got, _ := db.Certificate(ctx, old.ID); got.Status != imprint.CertificateActive || got.SupersededBy != renewal.ID {
@@ -502,8 +520,7 @@ func TestRenewalGrace(t *testing.T) {
 	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.ProofAdmin, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
 		t.Errorf("renewing twice: kind = %v, want Conflict", imprint.ErrorKind(err))
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 1 {
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter, 10); err != nil || n != 1 {
 		t.Fatalf("RevokeSuperseded() after the grace = %d, %v; want 1", n, err)
 	}
 	got, _ := db.Certificate(ctx, old.ID)
@@ -512,5 +529,8 @@ func TestRenewalGrace(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM crl_dirty WHERE ca_id = '`+ca.ID+`'`); n != 1 {
 		t.Errorf("the CA's CRL is not marked out of date after the revocation")
+	}
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter.Add(grace), 10); err != nil || n != 0 {
+		t.Errorf("RevokeSuperseded() again = %d, %v; want 0", n, err)
 	}
 }

@@ -403,7 +403,7 @@ func (e *env) revokeSuperseded(ctx context.Context) {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
-		if n, err := e.db.RevokeSuperseded(ctx, 1000); err != nil && ctx.Err() == nil {
+		if n, err := e.db.RevokeSuperseded(ctx, time.Now(), 1000); err != nil && ctx.Err() == nil {
 			e.log.Warn("revoke superseded certificates", "err", err)
 		} else if n > 0 {
 			e.log.Info("revoked superseded certificates", "count", n)
