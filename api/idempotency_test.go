@@ -94,6 +94,7 @@ func (e *env) waitForLockWaiters(n int) {
 // request with an Idempotency-Key is recording its certificate: it fails, and
 // its key is usable again as soon as the database is back.
 func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "warm")}); r.status != 201 {
 		t.Fatalf("issue before = %d", r.status) // warms the token cache, so auth does not need the database
@@ -152,6 +153,7 @@ func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
 // provably still running: 409, then the first's answer once it is done, and
 // one certificate.
 func TestIdempotentRetryWhileInFlight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := map[string]string{"csr": csrPEM(t, p256(t), "busy")}
 	release := e.lockCertificates()
@@ -180,6 +182,7 @@ func TestIdempotentRetryWhileInFlight(t *testing.T) {
 // other answers with the first's response: one certificate, two equal
 // answers.
 func TestIdempotentRetryOnTwoReplicas(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db2, err := postgres.Open(ctx, e.dbURL, log)

@@ -63,6 +63,7 @@ func (e *env) opensslOCSP(c issued) string {
 }
 
 func TestRevokeAndOCSP(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	c := e.issueOne("ocsp-1")
@@ -91,6 +92,7 @@ func TestRevokeAndOCSP(t *testing.T) {
 }
 
 func TestLifecycleRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.issueOne("life-1")
 	path := "/v1/certificates/" + c.CertificateID
@@ -134,6 +136,7 @@ func TestLifecycleRefusals(t *testing.T) {
 // TestSuspensionIsCertificateHold checks that INACTIVE shows in OCSP and on
 // CRLs as certificateHold, and that reactivation clears it.
 func TestSuspensionIsCertificateHold(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	c := e.issueOne("hold-1")
@@ -190,6 +193,7 @@ func (e *env) caCert(caID string) *x509.Certificate {
 }
 
 func TestCRLWithOpenSSL(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	keep, gone := e.issueOne("crl-keep"), e.issueOne("crl-gone")
@@ -257,6 +261,7 @@ func TestCRLWithOpenSSL(t *testing.T) {
 }
 
 func TestOCSPRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.issueOne("ocsp-get")
 	block, _ := pem.Decode([]byte(c.CertificatePEM))

@@ -9,6 +9,7 @@ import (
 // answered 400 with the problem under the field's path, saying which
 // character or length is at fault, and nothing is stored.
 func TestBadNamesHaveProblems(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		name, path string

@@ -12,6 +12,7 @@ import (
 )
 
 func TestListCertificates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := range 12 {
 		if r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), fmt.Sprintf("dev-%d", i%3))}); r.status != 201 {
@@ -69,6 +70,7 @@ func TestListCertificates(t *testing.T) {
 }
 
 func TestCAs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var list struct {
 		CAs []struct {
@@ -126,6 +128,7 @@ func TestCAs(t *testing.T) {
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("GET", "/readyz", "", nil); r.status != 200 {
 		t.Fatalf("readyz = %d %s", r.status, r.body)
@@ -148,6 +151,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 // TestDatabaseDown cuts the database off: readiness and issuing answer 503,
 // and no certificate is handed out.
 func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	csr := map[string]string{"csr": csrPEM(t, p256(t), "down")}
 	if r := e.do("POST", "/v1/certificates", e.factory, csr); r.status != 201 {

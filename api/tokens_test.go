@@ -47,6 +47,7 @@ func (e *env) tokenNamed(name string) tokenBody {
 }
 
 func TestTokensCreateListRevoke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", "/v1/tokens", e.admin, map[string]string{"name": "line-2", "role": "factory"})
 	var created tokenBody
@@ -135,6 +136,7 @@ func TestTokensCreateListRevoke(t *testing.T) {
 }
 
 func TestTokensErrorsAndRoles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	admin := e.tokenNamed("admin")
 	for _, c := range []struct {
@@ -183,6 +185,7 @@ func TestTokensErrorsAndRoles(t *testing.T) {
 // are. A token both have verified (and cached) and that one revokes fails on
 // that one at once and on the other within moments.
 func TestTokenRevocationReachesReplicas(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	a, b := replica(t, e), replica(t, e)
 	victim := e.token("line-9", imprint.RoleFactory)

@@ -48,6 +48,7 @@ var internalURLs = []string{
 // TestOutboundURLsRefused checks that webhooks and pre-provisioning hooks
 // cannot be pointed at internal addresses without the allow list.
 func TestOutboundURLsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnvAllowing(t, nil)
 	const secret = "a-long-enough-secret"
 	for _, u := range internalURLs {
@@ -95,6 +96,7 @@ func TestOutboundURLsRefused(t *testing.T) {
 // loopback) is not delivered, and its deliveries say "refused by policy"
 // without the address or port.
 func TestWebhookRefusedByPolicy(t *testing.T) {
+	t.Parallel()
 	e := newEnvAllowing(t, nil)
 	var received atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
@@ -168,6 +170,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 // TestWebhookFailureCategories checks what deliveries that fail at the
 // endpoint record: the HTTP status, or the kind of failure.
 func TestWebhookFailureCategories(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)

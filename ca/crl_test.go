@@ -24,6 +24,7 @@ import (
 // as removeFromCRL (5.3.1); never a certificate that was merely issued or
 // activated.
 func TestDeltaCRLListsOnlyChanges(t *testing.T) {
+	t.Parallel()
 	openssl := mustOpenSSL(t)
 	ctx := context.Background()
 	e, root, issuing := mustInitEnv(t, imprint.KeyECDSAP256)

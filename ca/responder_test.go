@@ -116,6 +116,7 @@ func (s *signerLookups) OCSPSignerOrCreate(ctx context.Context, caID string, val
 // by it, and each replica looks for it once (a read, and the locked read
 // that finds none and makes it).
 func TestOCSPSignerConcurrentFirstRequests(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	stores := []*signerLookups{{DB: e.db}, {DB: e.db}}
 	replicas := []*ca.OCSPResponder{
@@ -172,6 +173,7 @@ func TestOCSPSignerConcurrentFirstRequests(t *testing.T) {
 // refuses to record leaves no key file behind, and that the next request
 // makes one.
 func TestOCSPSignerNotRecordedLeavesNoKey(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	conn := pgtest.Conn(t, e.url)
 	if _, err := conn.Exec(context.Background(), `
@@ -213,6 +215,7 @@ func TestOCSPSignerNotRecordedLeavesNoKey(t *testing.T) {
 // signer's would need replacing gets one signer, not one per response: no
 // signer can outlive its CA.
 func TestOCSPSignerNearTheEndOfItsCA(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{SignerValidity: 100 * 365 * 24 * time.Hour}, discardLog())
 	leaf, issuer, req := mustOCSPRequest(t, e, issuing, "short-1")

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -45,6 +46,7 @@ func next(tb testing.TB, ch <-chan imprint.Event, within time.Duration) (imprint
 // written while it listens, in the order of the log, and that a cancelled
 // subscription gets no more.
 func TestHubFansOutNewEvents(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	hub := events.NewHub(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +67,7 @@ func TestHubFansOutNewEvents(t *testing.T) {
 	// until an event comes through, so that it surely listens.
 	warm := map[string]bool{}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		warm[mustToken(t, db, "warm-up")] = true
+		warm[mustToken(t, db, fmt.Sprintf("warm-up-%d", len(warm)))] = true // token names are unique
 		if _, ok := next(t, one, 200*time.Millisecond); ok {
 			break
 		}

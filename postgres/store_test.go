@@ -57,6 +57,7 @@ func newCert(caID, cn string) imprint.Certificate {
 }
 
 func TestCreateAndReadCertificate(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	c := newCert(ca.ID, "device-1")
@@ -90,6 +91,7 @@ func TestCreateAndReadCertificate(t *testing.T) {
 }
 
 func TestCreateCertificatesDuplicateFailsOnlyItsOwnRequest(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	first := newCert(ca.ID, "a")
@@ -130,6 +132,7 @@ func TestCreateCertificatesDuplicateFailsOnlyItsOwnRequest(t *testing.T) {
 }
 
 func TestConcurrentCreateNeverLosesARow(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	const workers, perWorker = 16, 50
@@ -169,6 +172,7 @@ func count(tb testing.TB, db *postgres.DB, sql string) int {
 }
 
 func TestCertificatesFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca1, ca2 := mustCA(t, db), mustCA(t, db)
 	var all []imprint.Certificate
@@ -239,6 +243,7 @@ func TestCertificatesFiltersAndPages(t *testing.T) {
 }
 
 func TestIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	key, req := sha(t, "key-1"), sha(t, "body")
@@ -291,6 +296,7 @@ func TestIdempotencyKeys(t *testing.T) {
 // Idempotency-Key at once, as replicas serving concurrent retries would:
 // exactly one records its certificate and response.
 func TestIdempotentCompletionsRace(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	key, req := sha(t, "race"), sha(t, "body")
@@ -336,6 +342,7 @@ func sha(tb testing.TB, s string) []byte {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	tok, secret, err := imprint.NewToken("line-1", imprint.RoleFactory)
 	if err != nil {
@@ -376,6 +383,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestAuditLogIsAppendOnly(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	mustCA(t, db)
 	if _, err := db.CountForTest(ctx, `WITH d AS (DELETE FROM audit_events RETURNING 1) SELECT count(*) FROM d`); err == nil {
@@ -387,6 +395,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 }
 
 func TestMigrationsDownAndUpAndConcurrentReplicas(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := postgres.Open(ctx, url, log)
@@ -438,6 +447,7 @@ func TestMigrationsDownAndUpAndConcurrentReplicas(t *testing.T) {
 }
 
 func TestDatabaseDownIsUnavailable(t *testing.T) {
+	t.Parallel()
 	db, err := postgres.Open(ctx, pgtest.URL(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +464,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 // TestBothWritePaths records a small group (one INSERT of arrays) and a large
 // one (COPY), with SANs that need quoting, and reads them back unchanged.
 func TestBothWritePaths(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	odd := []string{`uri:urn:x:"quoted"`, `dns:back\slash.example`, "email:a,b@example.com", "uri:urn:{braces}", "dns:"}

@@ -111,6 +111,7 @@ func waitReady(t *testing.T, client *http.Client, url string) {
 }
 
 func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	env := map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": dataDir,
 		"IMPRINT_CA_PASSPHRASE": "end to end", "IMPRINT_LOG_LEVEL": "warn"}
@@ -276,6 +277,7 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{}, {"frobnicate"}, {"ca", "nope"}, {"device", "enroll"}, {"bench", "issue", "--batch", "5000", "--token", "x"}} {
 		if err := run(context.Background(), args, getenvFrom(nil), io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
@@ -290,6 +292,7 @@ func TestCommandErrors(t *testing.T) {
 // TestTokenCreateDuplicateName: a name already taken is refused with a
 // message for the operator, not the database's error.
 func TestTokenCreateDuplicateName(t *testing.T) {
+	t.Parallel()
 	env := getenvFrom(map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "duplicate token", "IMPRINT_LOG_LEVEL": "warn"})
 	args := []string{"token", "create", "--role", "factory", "--name", "line-7"}

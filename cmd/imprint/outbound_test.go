@@ -17,6 +17,7 @@ import (
 // API accepts webhooks in the allowed range and no other internal one, and
 // the dispatcher delivers to it.
 func TestServeOutboundAllow(t *testing.T) {
+	t.Parallel()
 	var received atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
 	defer receiver.Close()
@@ -54,6 +55,7 @@ func TestServeOutboundAllow(t *testing.T) {
 }
 
 func TestServeOutboundAllowInvalid(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"IMPRINT_DATA_DIR": t.TempDir(), "IMPRINT_OUTBOUND_ALLOW": "127.0.0.0/8,localhost"}
 	err := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0"}, getenvFrom(env), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "IMPRINT_OUTBOUND_ALLOW") || !strings.Contains(err.Error(), "localhost") {

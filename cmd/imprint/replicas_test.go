@@ -37,6 +37,7 @@ func post(t *testing.T, url, token, body string) (int, []byte) {
 // grow, no CRL loses an entry an earlier one had, and the last lists every
 // revoked certificate.
 func TestTwoReplicasRevoking(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.URL(t)
 	env := map[string]string{"IMPRINT_DATABASE_URL": dbURL, "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "replicas", "IMPRINT_LOG_LEVEL": "warn"}
@@ -142,6 +143,7 @@ func crlEntries(t *testing.T, url string) int {
 // the other serves its certificate and issues with it as soon as the
 // creation's notification reaches it, with no restart.
 func TestNewCAReachesTheOtherReplica(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.URL(t)
 	env := map[string]string{"IMPRINT_DATABASE_URL": dbURL, "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "replicas", "IMPRINT_LOG_LEVEL": "warn"}

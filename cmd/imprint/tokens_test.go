@@ -28,6 +28,7 @@ func mustRun(t *testing.T, env map[string]string, args ...string) string {
 // while a server runs: the server refuses a revoked token it has just
 // verified (and cached) within moments, having heard of it from the database.
 func TestTokenCommands(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "tokens", "IMPRINT_LOG_LEVEL": "warn"}
 	s := startServe(t, env)
