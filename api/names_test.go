@@ -42,7 +42,7 @@ func TestBadNamesHaveProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.do("POST", tt.path, e.admin, tt.body)
+			r := e.doInvalid("POST", tt.path, e.admin, tt.body) // bad on purpose
 			var body struct {
 				Error struct {
 					Code     string

@@ -177,13 +177,10 @@ func TestDatabaseDown(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.do("GET", "/readyz", "", nil).status != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("readyz did not recover after the database came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		r := e.do("GET", "/readyz", "", nil)
+		return r.status == 200, fmt.Sprintf("readyz after the database came back = %d %s", r.status, r.body)
+	})
 	if n := e.count(`SELECT count(*) FROM certificates`); n != 1 {
 		t.Errorf("certificates = %d, want 1 (only the one issued before)", n)
 	}

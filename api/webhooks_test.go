@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -126,18 +127,12 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 	}
 	var ds deliveries
 	var body []byte
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	waitFor(t, 15*time.Second, func() (bool, string) {
 		r := e.do("GET", "/v1/webhooks/"+hook.ID+"/deliveries", e.auditor, nil)
 		body = r.body
 		r.json(t, &ds)
-		if len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no delivery attempted: %s", r.body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0, fmt.Sprintf("no delivery attempted: %s", r.body)
+	})
 	d := ds.Deliveries[len(ds.Deliveries)-1]
 	if d.Status != "PENDING" || d.LastError != "refused by policy" || d.LastStatus != 0 {
 		t.Errorf("delivery = %+v, want PENDING, refused by policy", d)
@@ -207,16 +202,10 @@ func TestWebhookFailureCategories(t *testing.T) {
 				LastError string
 			}
 		}
-		for deadline := time.Now().Add(15 * time.Second); ; {
+		waitFor(t, 15*time.Second, func() (bool, string) {
 			e.do("GET", "/v1/webhooks/"+id+"/deliveries", e.auditor, nil).json(t, &ds)
-			if len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no delivery attempted", u)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0, fmt.Sprintf("%s: no delivery attempted", u)
+		})
 		if got := ds.Deliveries[len(ds.Deliveries)-1].LastError; got != want[u] {
 			t.Errorf("%s: lastError = %q, want %q", u, got, want[u])
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -97,17 +98,14 @@ func startServeWith(t *testing.T, env map[string]string, client *http.Client) *s
 
 func waitReady(t *testing.T, client *http.Client, url string) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	waitFor(t, 10*time.Second, func() (bool, string) {
 		resp, err := client.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false, fmt.Sprintf("%s/readyz: %v", url, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz never answered 200", url)
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprintf("%s/readyz = %d, want 200", url, resp.StatusCode)
+	})
 }
 
 func TestServeEndToEnd(t *testing.T) {

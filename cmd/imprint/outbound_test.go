@@ -46,12 +46,9 @@ func TestServeOutboundAllow(t *testing.T) {
 		t.Fatalf("create a webhook to %s with 127.0.0.0/8 allowed = %d, want 201", receiver.URL, got)
 	}
 	hook("http://127.0.0.2:9/") // an event for the receiver's webhook
-	for deadline := time.Now().Add(20 * time.Second); received.Load() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the allowed loopback receiver got no delivery")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, func() (bool, string) {
+		return received.Load() > 0, "the allowed loopback receiver got no delivery"
+	})
 }
 
 func TestServeOutboundAllowInvalid(t *testing.T) {
