@@ -129,7 +129,7 @@ func TestCRLRebuildAge(t *testing.T) {
 		}
 		return c.Number, fmt.Sprintf("the latest CRL is number %d", c.Number)
 	}
-	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n == 1, s })
+	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n > 0, s })
 	first, err := e.db.LatestCRL(ctx, issuing.ID, false)
 	if err != nil {
 		t.Fatal(err)
@@ -140,12 +140,12 @@ func TestCRLRebuildAge(t *testing.T) {
 	waitFor(t, 10*time.Second, func() (bool, string) { // a whole round began after the clock moved
 		return store.n.Load() >= rounds+2, fmt.Sprintf("%d rounds", store.n.Load()-rounds)
 	})
-	if n, s := latest(); n != 1 {
-		t.Fatalf("a CRL a second short of RebuildAfter old was rebuilt: %s", s)
+	if n, s := latest(); n != first.Number {
+		t.Fatalf("a CRL a second short of RebuildAfter old was rebuilt: %s, want %d", s, first.Number)
 	}
 
 	clock.Set(first.ThisUpdate.Add(time.Hour))
-	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n == 2, s })
+	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n > first.Number, s })
 }
 
 // mustIssueStored issues n certificates of the default issuing CA with the
