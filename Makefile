@@ -28,8 +28,13 @@ vet:
 
 # Real PostgreSQL: IMPRINT_TEST_DATABASE_URL when set, otherwise a private
 # server each test binary starts from the machine's PostgreSQL binaries.
+# Tests that own a database run in parallel; TEST_PARALLEL bounds them per
+# package, so that the connections they open (a pool and listeners each) stay
+# well under PostgreSQL's max_connections (100 by default) on any machine.
+TEST_PARALLEL ?= 2
+
 test: fmt-check vet
-	$(GO) test $(GOFLAGS_B) -race -count=1 -timeout 8m ./...
+	$(GO) test $(GOFLAGS_B) -race -count=1 -parallel $(TEST_PARALLEL) -timeout 8m ./...
 
 BENCH_COUNT ?= 20000
 

@@ -243,6 +243,7 @@ func opensslVerify(t *testing.T, certPEM, chainPEM string) {
 }
 
 func TestIssueOneCertificate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "device-1", "device-1.example")})
 	if r.status != http.StatusCreated {

@@ -56,6 +56,7 @@ func opensslCSR(t *testing.T, genkey ...string) string {
 }
 
 func TestBadInputIsRefusedAndNothingIsStored(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	patterned := e.do("POST", "/v1/cas", e.admin, map[string]any{"name": "line-a", "profile": map[string]any{
@@ -174,6 +175,7 @@ func csrSubjectPEM(t *testing.T, subject pkix.Name) string {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	csr := map[string]string{"csr": csrPEM(t, p256(t), "d")}
 	tests := []struct {
@@ -205,6 +207,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestBatchFailsOnlyBadItems(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	csrs := make([]string, 50)
 	for i := range csrs {
@@ -246,6 +249,7 @@ func TestBatchFailsOnlyBadItems(t *testing.T) {
 }
 
 func TestKeysAndCertificate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", "/v1/keys-and-certificate", e.factory, map[string]string{"commonName": "no-keys-1", "keyType": "Ed25519"},
 		"Idempotency-Key", "kc-1")
@@ -287,6 +291,7 @@ func TestKeysAndCertificate(t *testing.T) {
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := map[string]string{"csr": csrPEM(t, p256(t), "idem-1")}
 	first := e.do("POST", "/v1/certificates", e.factory, body, "Idempotency-Key", "order-42/unit-1")
@@ -321,6 +326,7 @@ func TestIdempotencyKey(t *testing.T) {
 }
 
 func TestConcurrentIssuanceCountsInTheDatabase(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const workers, each = 16, 15
 	csrs := make([]string, workers*each)
@@ -408,6 +414,7 @@ func fillPath(pattern, bad, value string) string {
 // never a store lookup. Listings refuse junk cursors; routes that do not
 // page refuse limit and cursor.
 func TestBadTextInParameters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	query := specQueryParams(t)
 	long := strings.Repeat("a", 1025)
@@ -468,6 +475,7 @@ func TestBadTextInParameters(t *testing.T) {
 // descriptions shown next to them. Each is refused with 400 and nothing is
 // stored.
 func TestBadTextInBodies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cas, events := e.count(`SELECT count(*) FROM cas`), e.count(`SELECT count(*) FROM audit_events`)
 	tests := []struct {
@@ -529,6 +537,7 @@ func strconvQuote(s string) string {
 // be deleted: it would always have a child). A group's parent cannot change,
 // so no longer cycle can form.
 func TestThingGroupOwnParent(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", "/v1/thing-groups", e.admin, map[string]string{"thingGroupName": "g1", "parentGroupName": "g1"})
 	if code, msg := r.errorCode(t); r.status != 400 || code != "invalid" || !strings.Contains(msg, "own parent") {
@@ -558,6 +567,7 @@ func TestThingGroupOwnParent(t *testing.T) {
 // TestPatchThingWithNothingToChange: {} and null change nothing, so they
 // are refused as other PATCHes refuse them: no new version, no event.
 func TestPatchThingWithNothingToChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("POST", "/v1/things", e.admin, map[string]any{"thingName": "s1", "attributes": map[string]string{"a": "1"}}); r.status != 201 {
 		t.Fatalf("POST thing = %d %s", r.status, r.body)

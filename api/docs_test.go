@@ -14,6 +14,7 @@ import (
 // table with its x-roles (or `public` for `security: []`), and the table
 // names no other operation.
 func TestDocsRoles(t *testing.T) {
+	t.Parallel()
 	spec := mustReadSpecOperations(t, mustSpec(t))
 	doc, err := os.ReadFile("../docs/api.md")
 	if err != nil {
@@ -43,6 +44,7 @@ func TestDocsRoles(t *testing.T) {
 // TestReadDocsRoles checks the reader of the roles table, including that it
 // refuses rows it cannot read rather than skip them.
 func TestReadDocsRoles(t *testing.T) {
+	t.Parallel()
 	const doc = "# API\n\n| role | may |\n| --- | --- |\n| `admin` | everything |\n\n" +
 		"| operation | roles |\n| --- | --- |\n" +
 		"| `GET /healthz` | public |\n" +

@@ -9,6 +9,7 @@ import (
 // recorded certificate: the fault is Imprint's own data, not the client's
 // request, so it is an internal error (500 with a request ID), not a 400.
 func TestStoredCertificateThatDoesNotParseIsInternal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.issueOne("broken-der")
 	e.sql(`UPDATE certificates SET der = '\x3000' WHERE id = $1`, c.CertificateID)

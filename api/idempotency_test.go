@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -68,28 +69,22 @@ func (e *env) lockCertificates() (release func()) {
 func (e *env) waitForLockWaiters(n int) {
 	e.t.Helper()
 	conn := pgtest.Conn(e.t, e.dbURL)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(e.t, 20*time.Second, func() (bool, string) {
 		var got int
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock'
 			  AND query LIKE '%"certificates"%'`).Scan(&got); err != nil {
 			e.t.Fatal(err)
 		}
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%d sessions wait for a lock, want %d", got, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return got >= n, fmt.Sprintf("%d sessions wait for a lock, want %d", got, n)
+	})
 }
 
 // TestIdempotencyKeyFreeAfterDatabaseLoss cuts the database off while a
 // request with an Idempotency-Key is recording its certificate: it fails, and
 // its key is usable again as soon as the database is back.
 func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), "warm")}); r.status != 201 {
 		t.Fatalf("issue before = %d", r.status) // warms the token cache, so auth does not need the database
@@ -122,13 +117,10 @@ func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.do("GET", "/readyz", "", nil).status != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("readyz did not recover after the database came back")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		r := e.do("GET", "/readyz", "", nil)
+		return r.status == 200, fmt.Sprintf("readyz after the database came back = %d %s", r.status, r.body)
+	})
 	// The retry issues at once. (A 503 may still come from a pooled
 	// connection the outage killed; a client retries that. Never a 409.)
 	var retry response
@@ -153,6 +145,7 @@ func TestIdempotencyKeyFreeAfterDatabaseLoss(t *testing.T) {
 // provably still running: 409, then the first's answer once it is done, and
 // one certificate.
 func TestIdempotentRetryWhileInFlight(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := map[string]string{"csr": csrPEM(t, p256(t), "busy")}
 	release := e.lockCertificates()
@@ -181,6 +174,7 @@ func TestIdempotentRetryWhileInFlight(t *testing.T) {
 // other answers with the first's response: one certificate, two equal
 // answers.
 func TestIdempotentRetryOnTwoReplicas(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db2, err := postgres.Open(ctx, e.dbURL, log)

@@ -8,6 +8,7 @@ import (
 // TestRevokeThing is the kill switch over HTTP: every certificate of the
 // thing is revoked at once, and openssl hears it from OCSP.
 func TestRevokeThing(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	a, b, other := e.issueOne("pump-7"), e.issueOne("pump-7"), e.issueOne("pump-8")

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"os"
@@ -63,6 +64,7 @@ func (e *env) opensslOCSP(c issued) string {
 }
 
 func TestRevokeAndOCSP(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	c := e.issueOne("ocsp-1")
@@ -91,6 +93,7 @@ func TestRevokeAndOCSP(t *testing.T) {
 }
 
 func TestLifecycleRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.issueOne("life-1")
 	path := "/v1/certificates/" + c.CertificateID
@@ -134,6 +137,7 @@ func TestLifecycleRefusals(t *testing.T) {
 // TestSuspensionIsCertificateHold checks that INACTIVE shows in OCSP and on
 // CRLs as certificateHold, and that reactivation clears it.
 func TestSuspensionIsCertificateHold(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	c := e.issueOne("hold-1")
@@ -157,26 +161,22 @@ func TestSuspensionIsCertificateHold(t *testing.T) {
 func (e *env) waitCRL(caID string, ok func(*x509.RevocationList) bool) *x509.RevocationList {
 	e.t.Helper()
 	issuer := e.caCert(caID)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var l *x509.RevocationList
+	waitFor(e.t, 5*time.Second, func() (bool, string) {
 		r := e.do("GET", "/crl/"+caID+".crl", "", nil)
-		if r.status == 200 {
-			l, err := x509.ParseRevocationList(r.body)
-			if err != nil {
-				e.t.Fatalf("parse CRL: %v", err)
-			}
-			if err := l.CheckSignatureFrom(issuer); err != nil {
-				e.t.Fatalf("CRL signature: %v", err)
-			}
-			if ok(l) {
-				return l
-			}
+		if r.status != 200 {
+			return false, fmt.Sprintf("the CRL of %s: %d %s", caID, r.status, r.body)
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("the CRL of %s did not show the change within 5 s (last: %d %s)", caID, r.status, r.body)
+		var err error
+		if l, err = x509.ParseRevocationList(r.body); err != nil {
+			e.t.Fatalf("parse CRL: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		if err := l.CheckSignatureFrom(issuer); err != nil {
+			e.t.Fatalf("CRL signature: %v", err)
+		}
+		return ok(l), fmt.Sprintf("the CRL of %s (number %v, %d entries) does not show the change", caID, l.Number, len(l.RevokedCertificateEntries))
+	})
+	return l
 }
 
 func (e *env) caCert(caID string) *x509.Certificate {
@@ -190,6 +190,7 @@ func (e *env) caCert(caID string) *x509.Certificate {
 }
 
 func TestCRLWithOpenSSL(t *testing.T) {
+	t.Parallel()
 	needOpenSSL(t)
 	e := newEnv(t)
 	keep, gone := e.issueOne("crl-keep"), e.issueOne("crl-gone")
@@ -257,6 +258,7 @@ func TestCRLWithOpenSSL(t *testing.T) {
 }
 
 func TestOCSPRequests(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := e.issueOne("ocsp-get")
 	block, _ := pem.Decode([]byte(c.CertificatePEM))

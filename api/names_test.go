@@ -9,6 +9,7 @@ import (
 // answered 400 with the problem under the field's path, saying which
 // character or length is at fault, and nothing is stored.
 func TestBadNamesHaveProblems(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	tests := []struct {
 		name, path string
@@ -41,7 +42,7 @@ func TestBadNamesHaveProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.doInvalid("POST", tt.path, e.admin, tt.body)
+			r := e.doInvalid("POST", tt.path, e.admin, tt.body) // bad on purpose
 			var body struct {
 				Error struct {
 					Code     string
@@ -71,6 +72,7 @@ func TestBadNamesHaveProblems(t *testing.T) {
 // name anything, so every route answers it as it answers a malformed ID:
 // 400 invalid naming the parameter, not 404.
 func TestMalformedNamesInPaths(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	type test struct{ method, path, says string }
 	tests := []test{

@@ -22,6 +22,7 @@ import (
 // TestOpenAPIOperations checks that openapi.yaml describes every operation
 // the router serves, and nothing else.
 func TestOpenAPIOperations(t *testing.T) {
+	t.Parallel()
 	spec := mustReadSpecOperations(t, mustSpec(t))
 	served := mustServedOperations(t, mustProbeHandler(t, nil))
 	for _, op := range served {
@@ -38,6 +39,7 @@ func TestOpenAPIOperations(t *testing.T) {
 
 // TestOpenAPIServed checks that GET /openapi.yaml answers the embedded spec.
 func TestOpenAPIServed(t *testing.T) {
+	t.Parallel()
 	rec := httptest.NewRecorder()
 	mustProbeHandler(t, nil).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/openapi.yaml", nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/yaml" {
@@ -55,6 +57,7 @@ func TestOpenAPIServed(t *testing.T) {
 // status but 401 and 403; the probe requests are empty or name malformed
 // IDs, so handlers refuse them before they could answer 403 themselves).
 func TestOpenAPIRoles(t *testing.T) {
+	t.Parallel()
 	spec := mustReadSpecOperations(t, mustSpec(t))
 	bearers := map[imprint.Role]string{}
 	h := mustProbeHandler(t, bearers)
@@ -101,6 +104,7 @@ func TestOpenAPIRoles(t *testing.T) {
 // TestReadSpecOperations checks the little reader TestOpenAPI relies on,
 // including that it fails rather than guesses on what it does not know.
 func TestReadSpecOperations(t *testing.T) {
+	t.Parallel()
 	const doc = `openapi: 3.1.0
 info:
   description: |

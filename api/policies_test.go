@@ -58,6 +58,7 @@ func (e *env) mustThing(name string, attrs map[string]string, certIDs ...string)
 }
 
 func TestPolicyCRUDAndVersions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", "/v1/policies", e.admin, map[string]string{"policyName": "sensor", "policyDocument": allowAllPublish})
 	var p struct {
@@ -199,6 +200,7 @@ func TestPolicyCRUDAndVersions(t *testing.T) {
 }
 
 func TestPolicyDocumentProblems(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	bad := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publsh","Resource":"*"},
 		{"Effect":"Maybe","Action":"iot:Connect","Resource":"*"}]}`
@@ -243,6 +245,7 @@ func TestPolicyDocumentProblems(t *testing.T) {
 }
 
 func TestPolicyAttachments(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cert := e.issueOne("dev-1")
 	e.sql(`INSERT INTO thing_groups (name) VALUES ('plant-a')`)
@@ -307,6 +310,7 @@ func TestPolicyAttachments(t *testing.T) {
 // TestEffectivePolicies checks inheritance: a thing's groups and their
 // ancestors give their policies to a certificate attached to the thing.
 func TestEffectivePolicies(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cert, other := e.issueOne("dev-1"), e.issueOne("dev-2")
 	e.sql(`INSERT INTO thing_groups (name) VALUES ('root'), ('unrelated')`)
@@ -423,6 +427,7 @@ func (e *env) authorize(body any) []authResult {
 // documents, copied into the module), each attached to a real certificate, with real things where
 // the policy reads one.
 func TestAuthorizeAWSExamples(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	const arn = "arn:aws:iot:us-east-1:123456789012:"
 	type check struct {
@@ -539,6 +544,7 @@ func TestAuthorizeAWSExamples(t *testing.T) {
 // filter does not stop a wider subscription, a missing variable denies, and
 // the thing's attributes are read only when the certificate holds the thing.
 func TestAuthorizeTraps(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cert := e.issueOne("trap-1")
 	e.mustPolicy("filters", `{"Version":"2012-10-17","Statement":[

@@ -12,6 +12,7 @@ import (
 )
 
 func TestListCertificates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := range 12 {
 		if r := e.do("POST", "/v1/certificates", e.factory, map[string]string{"csr": csrPEM(t, p256(t), fmt.Sprintf("dev-%d", i%3))}); r.status != 201 {
@@ -69,6 +70,7 @@ func TestListCertificates(t *testing.T) {
 }
 
 func TestCAs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var list struct {
 		CAs []struct {
@@ -126,6 +128,7 @@ func TestCAs(t *testing.T) {
 }
 
 func TestHealthReadinessAndMetrics(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("GET", "/readyz", "", nil); r.status != 200 {
 		t.Fatalf("readyz = %d %s", r.status, r.body)
@@ -158,6 +161,7 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 // TestDatabaseDown cuts the database off: readiness and issuing answer 503,
 // and no certificate is handed out.
 func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	csr := map[string]string{"csr": csrPEM(t, p256(t), "down")}
 	if r := e.do("POST", "/v1/certificates", e.factory, csr); r.status != 201 {
@@ -183,13 +187,10 @@ func TestDatabaseDown(t *testing.T) {
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.do("GET", "/readyz", "", nil).status != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("readyz did not recover after the database came back")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		r := e.do("GET", "/readyz", "", nil)
+		return r.status == 200, fmt.Sprintf("readyz after the database came back = %d %s", r.status, r.body)
+	})
 	if n := e.count(`SELECT count(*) FROM certificates`); n != 1 {
 		t.Errorf("certificates = %d, want 1 (only the one issued before)", n)
 	}

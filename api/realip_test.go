@@ -8,6 +8,7 @@ import (
 )
 
 func TestRealIP(t *testing.T) {
+	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
 	for _, tc := range []struct {
 		name, peer, xff, realIP string

@@ -152,6 +152,7 @@ func (e *env) registerCA(p *pki, name string, active bool) caResponse {
 }
 
 func TestRegistrationCode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tok := range []string{e.factory, e.auditor} {
 		if r := e.do("GET", "/v1/registration-code", tok, nil); r.status != http.StatusForbidden {
@@ -186,6 +187,7 @@ func TestRegistrationCode(t *testing.T) {
 }
 
 func TestRegisterCA(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := newPKI(t)
 	p.ecCA("acme")
@@ -278,6 +280,7 @@ func TestRegisterCA(t *testing.T) {
 }
 
 func TestRegisterCABadInput(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := newPKI(t)
 	code := e.registrationCode()
@@ -353,6 +356,7 @@ type certificateResponse struct {
 }
 
 func TestRegisterCertificate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := newPKI(t)
 	p.ecCA("acme")
@@ -458,6 +462,7 @@ type batchResponse struct {
 }
 
 func TestRegisterBatch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := newPKI(t)
 	p.ecCA("acme")
@@ -544,6 +549,7 @@ func ndjson(t *testing.T, v map[string]string) string {
 // as written, against a server: openssl, curl and jq register a CA with
 // proof of possession, then device certificates, one and a bundle.
 func TestDocsRegistrationCommands(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
@@ -601,6 +607,7 @@ func TestDocsRegistrationCommands(t *testing.T) {
 // left waiting to be signed (Imprint has not its key, and a publisher would
 // retry it for ever).
 func TestRegisteredCertificateLifecycle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	p := newPKI(t)
 	p.ecCA("acme")

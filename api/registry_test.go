@@ -7,6 +7,7 @@ import (
 )
 
 func TestThingsAndTypes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if r := e.do("POST", "/v1/thing-types", e.admin, map[string]string{"thingTypeName": "sensor", "description": "line A"}); r.status != 201 {
 		t.Fatalf("create type = %d %s", r.status, r.body)
@@ -100,6 +101,7 @@ func manyAttributes(n int) map[string]string {
 }
 
 func TestGroupsAndPrincipals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, g := range []map[string]string{{"thingGroupName": "plant"}, {"thingGroupName": "line-a", "parentGroupName": "plant"}} {
 		if r := e.do("POST", "/v1/thing-groups", e.admin, g); r.status != 201 {

@@ -11,6 +11,7 @@ import (
 // server writes, both ways, and the webhook's limit of event types against
 // their number: a client generated from the spec must accept every event.
 func TestSpecEventTypes(t *testing.T) {
+	t.Parallel()
 	spec, err := loadSpecDoc()
 	if err != nil {
 		t.Fatal(err)

@@ -345,6 +345,7 @@ func isStream(h http.Header) bool { return mediaType(h.Get("Content-Type")) == "
 // TestSpecTransport checks that the checker catches what it is there for:
 // a request or a response the spec does not describe.
 func TestSpecTransport(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, method, path string
 		body               string
@@ -416,6 +417,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // answers (401, 403, 400, 404, 413...) against openapi.yaml: each operation
 // lists the errors it can answer, with the Error body.
 func TestSpecErrorAnswers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	oversized := `{"x":"` + strings.Repeat("a", api.MaxBodySize) + `"}`
 	for _, op := range mustServedOperations(t, e.handler) {
@@ -437,6 +439,7 @@ func TestSpecErrorAnswers(t *testing.T) {
 // TestSpecSuccessAnswers drives, through the checked client, the successful
 // answers of the operations the other tests only reach with errors.
 func TestSpecSuccessAnswers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var cas struct{ CAs []struct{ CAID string } }
 	e.do("GET", "/v1/cas", e.auditor, nil).json(t, &cas)

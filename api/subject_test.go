@@ -33,6 +33,7 @@ func subjectCSRPEM(t *testing.T, key crypto.Signer, rdns ...pkix.AttributeTypeAn
 // another order than pkix.Name writes and holds an attribute it has no
 // field for, and is refused a subject attribute the CA does not accept.
 func TestSubjectKept(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cn := pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "dev-1"}
 	cn2 := pkix.AttributeTypeAndValue{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "dev-1-alias"}

@@ -34,6 +34,7 @@ const jitpBody = `{
 }`
 
 func TestProvisioningTemplates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	create := func(name, typ, body string) response {
 		return e.do("POST", "/v1/provisioning-templates", e.admin, map[string]any{"name": name, "type": typ, "body": body,
@@ -159,6 +160,7 @@ func TestProvisioningTemplates(t *testing.T) {
 }
 
 func TestTemplateListAndRoles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for i := range 5 {
 		name := "fleet-" + string(rune('a'+i))

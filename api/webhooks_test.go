@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,7 @@ var internalURLs = []string{
 // TestOutboundURLsRefused checks that webhooks and pre-provisioning hooks
 // cannot be pointed at internal addresses without the allow list.
 func TestOutboundURLsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnvAllowing(t, nil)
 	const secret = "a-long-enough-secret"
 	for _, u := range internalURLs {
@@ -95,6 +97,7 @@ func TestOutboundURLsRefused(t *testing.T) {
 // loopback) is not delivered, and its deliveries say "refused by policy"
 // without the address or port.
 func TestWebhookRefusedByPolicy(t *testing.T) {
+	t.Parallel()
 	e := newEnvAllowing(t, nil)
 	var received atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
@@ -124,18 +127,12 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 	}
 	var ds deliveries
 	var body []byte
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	waitFor(t, 15*time.Second, func() (bool, string) {
 		r := e.do("GET", "/v1/webhooks/"+hook.ID+"/deliveries", e.auditor, nil)
 		body = r.body
 		r.json(t, &ds)
-		if len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no delivery attempted: %s", r.body)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0, fmt.Sprintf("no delivery attempted: %s", r.body)
+	})
 	d := ds.Deliveries[len(ds.Deliveries)-1]
 	if d.Status != "PENDING" || d.LastError != "refused by policy" || d.LastStatus != 0 {
 		t.Errorf("delivery = %+v, want PENDING, refused by policy", d)
@@ -168,6 +165,7 @@ func TestWebhookRefusedByPolicy(t *testing.T) {
 // TestWebhookFailureCategories checks what deliveries that fail at the
 // endpoint record: the HTTP status, or the kind of failure.
 func TestWebhookFailureCategories(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
@@ -204,16 +202,10 @@ func TestWebhookFailureCategories(t *testing.T) {
 				LastError string
 			}
 		}
-		for deadline := time.Now().Add(15 * time.Second); ; {
+		waitFor(t, 15*time.Second, func() (bool, string) {
 			e.do("GET", "/v1/webhooks/"+id+"/deliveries", e.auditor, nil).json(t, &ds)
-			if len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no delivery attempted", u)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return len(ds.Deliveries) > 0 && ds.Deliveries[len(ds.Deliveries)-1].Attempts > 0, fmt.Sprintf("%s: no delivery attempted", u)
+		})
 		if got := ds.Deliveries[len(ds.Deliveries)-1].LastError; got != want[u] {
 			t.Errorf("%s: lastError = %q, want %q", u, got, want[u])
 		}

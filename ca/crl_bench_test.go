@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -89,10 +90,25 @@ func BenchmarkRevokeToCRL(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			pub := ca.NewCRLPublisher(e.a, e.db, ca.CRLOptions{}, discardLog())
-			go e.db.Listen(ctx, pub.Notify, imprint.ChannelRevocations, imprint.ChannelCRLs)
+			listening := make(chan struct{})
+			var once sync.Once
+			go e.db.Listen(ctx, func(channel, payload string) {
+				if payload == "" { // the listener's first word: it listens
+					once.Do(func() { close(listening) })
+				}
+				pub.Notify(channel, payload)
+			}, imprint.ChannelRevocations, imprint.ChannelCRLs)
 			go pub.Run(ctx)
 			conn := pgtest.Conn(b, e.url)
-			time.Sleep(500 * time.Millisecond)
+			waitFor(b, 30*time.Second, func() (bool, string) {
+				select {
+				case <-listening:
+				default:
+					return false, "the listener does not listen yet"
+				}
+				_, err := e.db.LatestCRL(ctx, issuing.ID, false)
+				return err == nil, fmt.Sprintf("the first CRL: %v", err)
+			})
 			b.ResetTimer()
 			var total time.Duration
 			for i := range b.N {
@@ -102,12 +118,14 @@ func BenchmarkRevokeToCRL(b *testing.B) {
 					b.Fatal(err)
 				}
 				want := n + i + 1
-				for {
+				for deadline := start.Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 					crl, err := e.db.LatestCRL(ctx, issuing.ID, false)
 					if err == nil && crl.Entries >= want {
 						break
 					}
-					time.Sleep(5 * time.Millisecond)
+					if time.Now().After(deadline) {
+						b.Fatalf("no CRL lists %d entries 30 s after the revocation (last: %v, %v)", want, crl, err)
+					}
 				}
 				total += time.Since(start)
 			}

@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
@@ -22,6 +24,7 @@ import (
 // as removeFromCRL (5.3.1); never a certificate that was merely issued or
 // activated.
 func TestDeltaCRLListsOnlyChanges(t *testing.T) {
+	t.Parallel()
 	openssl := mustOpenSSL(t)
 	ctx := context.Background()
 	e, root, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
@@ -86,6 +89,63 @@ func TestDeltaCRLListsOnlyChanges(t *testing.T) {
 		map[string]int{revoked.Serial: 1, heldAfterBase.Serial: 8, heldAtBase.Serial: 8})
 	wantEntries(t, "full CRL after the releases", full, map[string]int{revoked.Serial: 1})
 	wantOpenSSLCRL(t, openssl, root, issuing, der, 3, 2)
+}
+
+// dirtyReads counts a publisher's reads of the CRLs marked out of date: it
+// makes one after each of its rounds.
+type dirtyReads struct {
+	*postgres.DB
+	n atomic.Int32
+}
+
+func (s *dirtyReads) DirtyCRLs(ctx context.Context) ([]string, error) {
+	defer s.n.Add(1)
+	return s.DB.DirtyCRLs(ctx)
+}
+
+// TestCRLRebuildAge checks that the publisher rebuilds an unchanged CRL once
+// it is RebuildAfter old on its clock, and not before.
+func TestCRLRebuildAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
+	clock := newClock(time.Now())
+	store := &dirtyReads{DB: e.db}
+	pub := ca.NewCRLPublisher(e.a, store, ca.CRLOptions{Validity: 24 * time.Hour, RebuildAfter: time.Hour, Now: clock.Now}, discardLog())
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pub.Run(runCtx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	latest := func() (number int64, state string) {
+		c, err := e.db.LatestCRL(ctx, issuing.ID, false)
+		if err != nil {
+			return 0, err.Error()
+		}
+		return c.Number, fmt.Sprintf("the latest CRL is number %d", c.Number)
+	}
+	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n > 0, s })
+	first, err := e.db.LatestCRL(ctx, issuing.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clock.Set(first.ThisUpdate.Add(time.Hour - time.Second))
+	rounds := store.n.Load()
+	waitFor(t, 10*time.Second, func() (bool, string) { // a whole round began after the clock moved
+		return store.n.Load() >= rounds+2, fmt.Sprintf("%d rounds", store.n.Load()-rounds)
+	})
+	if n, s := latest(); n != first.Number {
+		t.Fatalf("a CRL a second short of RebuildAfter old was rebuilt: %s, want %d", s, first.Number)
+	}
+
+	clock.Set(first.ThisUpdate.Add(time.Hour))
+	waitFor(t, 10*time.Second, func() (bool, string) { n, s := latest(); return n > first.Number, s })
 }
 
 // mustIssueStored issues n certificates of the default issuing CA with the

@@ -23,6 +23,9 @@ type CRLOptions struct {
 	// RebuildAfter is the age at which a CRL is rebuilt even with no change
 	// (default half the validity).
 	RebuildAfter time.Duration
+	// Now is the publisher's clock (default time.Now), which tells a CRL's
+	// age.
+	Now func() time.Time
 }
 
 // CRLPublisher publishes each issuing CA's CRLs (RFC 5280): within a moment
@@ -56,6 +59,9 @@ func NewCRLPublisher(a *Authority, store CRLStore, opts CRLOptions, log *slog.Lo
 	}
 	if opts.RebuildAfter <= 0 || opts.RebuildAfter > opts.Validity {
 		opts.RebuildAfter = opts.Validity / 2
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &CRLPublisher{auth: a, store: store, opts: opts, log: log, kick: make(chan struct{}, 1),
 		cache: map[crlKey]*imprint.CRL{}}
@@ -139,7 +145,7 @@ func (p *CRLPublisher) publishStale(ctx context.Context) {
 			continue
 		}
 		latest, err := p.CRL(ctx, c.ID, false)
-		if err == nil && time.Since(latest.ThisUpdate) < p.opts.RebuildAfter {
+		if err == nil && p.opts.Now().Sub(latest.ThisUpdate) < p.opts.RebuildAfter {
 			continue
 		}
 		if err != nil && imprint.ErrorKind(err) != imprint.NotFound {

@@ -60,6 +60,7 @@ func mustRead(tb testing.TB, dir, name string) []byte {
 }
 
 func TestCheckExternalCA(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustOpenSSLCA(t, dir, "ec", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
 	mustOpenSSLCA(t, dir, "ecku", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
@@ -106,6 +107,7 @@ func TestCheckExternalCA(t *testing.T) {
 }
 
 func TestCheckVerificationCertificate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustOpenSSLCA(t, dir, "ca", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
 	mustOpenSSLCA(t, dir, "other", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
@@ -151,6 +153,7 @@ func TestCheckVerificationCertificate(t *testing.T) {
 }
 
 func TestParseCertificatePEM(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustOpenSSLCA(t, dir, "ca", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
 	one := mustRead(t, dir, "ca.pem")
@@ -188,6 +191,7 @@ func TestParseCertificatePEM(t *testing.T) {
 }
 
 func TestCheckRegisteredCertificate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	mustOpenSSLCA(t, dir, "ca", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
 	// An intermediate CA under ca, and a device under it.

@@ -34,6 +34,9 @@ type OCSPOptions struct {
 	// SignerValidity is the lifetime of a delegated responder certificate
 	// (default 30 days); a new one is made when a third of it is left.
 	SignerValidity time.Duration
+	// Now is the responder's clock (default time.Now): the time of its
+	// responses, of its signers' validity, and of their rotation.
+	Now func() time.Time
 }
 
 var oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
@@ -74,6 +77,9 @@ func NewOCSPResponder(a *Authority, store OCSPStore, opts OCSPOptions, log *slog
 	}
 	if opts.SignerValidity <= 0 {
 		opts.SignerValidity = 30 * 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	return &OCSPResponder{auth: a, store: store, opts: opts, log: log, signers: map[string]*ocspSigner{},
 		hashes: map[string]issuerHashes{}, cache: map[string]*ocspCache{}}
@@ -165,7 +171,7 @@ func (r *OCSPResponder) Respond(ctx context.Context, caID string, reqDER []byte)
 		r.log.Error("OCSP signer", "ca", caID, "err", err)
 		return ocspError(ocspInternalError), false
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := r.opts.Now().UTC().Truncate(time.Second)
 	der, err := encodeOCSPResponse(signer, req.certs, statuses, req.nonce, now, now.Add(r.opts.Validity))
 	if err != nil {
 		r.log.Error("OCSP response", "ca", caID, "err", err)
@@ -185,7 +191,7 @@ func (r *OCSPResponder) cached(caID, key string) ([]byte, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.cacheFor(caID).entries[key]
-	if !ok || time.Now().After(e.refreshAt) {
+	if !ok || r.opts.Now().After(e.refreshAt) {
 		return nil, false
 	}
 	return e.der, true
@@ -276,7 +282,7 @@ func (r *OCSPResponder) currentSigner(caID string) (*ocspSigner, bool) {
 // the CA does (no signer can outlive it, and each new one would be replaced
 // at once).
 func (r *OCSPResponder) renewAt(caID string) time.Time {
-	at := time.Now().Add(r.opts.SignerValidity / 3)
+	at := r.opts.Now().Add(r.opts.SignerValidity / 3)
 	r.auth.mu.RLock()
 	iss, ok := r.auth.issuers[caID]
 	r.auth.mu.RUnlock()
@@ -289,7 +295,7 @@ func (r *OCSPResponder) renewAt(caID string) time.Time {
 func (r *OCSPResponder) loadOrMakeSigner(ctx context.Context, caID string, renewAt time.Time) (*ocspSigner, error) {
 	rec, err := r.store.OCSPSigner(ctx, caID, renewAt)
 	if imprint.ErrorKind(err) == imprint.NotFound {
-		rec, err = r.auth.makeOCSPSigner(ctx, r.store, caID, renewAt, r.opts.SignerValidity)
+		rec, err = r.auth.makeOCSPSigner(ctx, r.store, caID, renewAt, r.opts.Now(), r.opts.SignerValidity)
 	}
 	if err != nil {
 		return nil, err
@@ -322,16 +328,16 @@ func newOCSPSigner(cert *x509.Certificate, key crypto.Signer, chain bool) (*ocsp
 }
 
 // makeOCSPSigner returns the CA's signer valid until renewAt, making and
-// recording a delegated OCSP responder certificate if the store has none:
-// id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that clients need not check
-// its own revocation (RFC 6960 4.2.2.2.1). The store decides under a lock, so
-// replicas asking at once make one; the key file of a signer that is not
-// recorded is removed.
-func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID string, renewAt time.Time, validity time.Duration) (*imprint.OCSPSigner, error) {
+// recording a delegated OCSP responder certificate, valid from now, if the
+// store has none: id-kp-OCSPSigning, with id-pkix-ocsp-nocheck so that
+// clients need not check its own revocation (RFC 6960 4.2.2.2.1). The store
+// decides under a lock, so replicas asking at once make one; the key file of
+// a signer that is not recorded is removed.
+func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID string, renewAt, now time.Time, validity time.Duration) (*imprint.OCSPSigner, error) {
 	var made *imprint.OCSPSigner
 	rec, err := store.OCSPSignerOrCreate(ctx, caID, renewAt, func(context.Context) (*imprint.OCSPSigner, error) {
 		var err error
-		made, err = a.newOCSPSignerRecord(caID, validity)
+		made, err = a.newOCSPSignerRecord(caID, now, validity)
 		return made, err
 	})
 	if err != nil {
@@ -349,8 +355,8 @@ func (a *Authority) makeOCSPSigner(ctx context.Context, store OCSPStore, caID st
 }
 
 // newOCSPSignerRecord signs a delegated OCSP responder certificate for an
-// issuing CA and writes its key file.
-func (a *Authority) newOCSPSignerRecord(caID string, validity time.Duration) (*imprint.OCSPSigner, error) {
+// issuing CA, valid from now, and writes its key file.
+func (a *Authority) newOCSPSignerRecord(caID string, now time.Time, validity time.Duration) (*imprint.OCSPSigner, error) {
 	a.mu.RLock()
 	iss, ok := a.issuers[caID]
 	a.mu.RUnlock()
@@ -361,7 +367,7 @@ func (a *Authority) newOCSPSignerRecord(caID string, validity time.Duration) (*i
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now = now.UTC().Truncate(time.Second)
 	notAfter := now.Add(validity)
 	if notAfter.After(iss.cert.NotAfter) {
 		notAfter = iss.cert.NotAfter

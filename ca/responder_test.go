@@ -18,10 +18,14 @@ import (
 )
 
 // TestOCSPSignerRotation checks that the responder makes a delegated signer
-// (OCSP signing, no-check) and replaces it once a third of its life is left.
+// (OCSP signing, no-check) dated on its clock, and replaces it once a third
+// of its life is left, not before.
 func TestOCSPSignerRotation(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
-	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{SignerValidity: 3 * time.Second}, discardLog())
+	clock := newClock(time.Now())
+	const validity = time.Minute // short enough that a signer made later is valid now in the database
+	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{SignerValidity: validity, Now: clock.Now}, discardLog())
 	iss := mustIssue(t, e.a, ca.IssueRequest{CSR: mustDeviceCSR(t, "rot-1")})
 	if err := e.db.CreateCertificates(context.Background(), []imprint.Certificate{iss.Certificate}, imprint.SystemActor, nil); err != nil {
 		t.Fatal(err)
@@ -30,6 +34,7 @@ func TestOCSPSignerRotation(t *testing.T) {
 	issuer := mustParseCert(t, issuing.DER)
 	signerOf := func() *x509.Certificate {
 		t.Helper()
+		r.Invalidate("", "") // drop kept responses, so that each is signed anew
 		req, _ := ocsp.CreateRequest(leaf, issuer, nil)
 		der, _ := r.Respond(context.Background(), issuing.ID, req)
 		resp, err := ocsp.ParseResponseForCert(der, leaf, issuer)
@@ -39,17 +44,52 @@ func TestOCSPSignerRotation(t *testing.T) {
 		if len(resp.Certificate.ExtKeyUsage) != 1 || resp.Certificate.ExtKeyUsage[0] != x509.ExtKeyUsageOCSPSigning {
 			t.Fatalf("signer EKU = %v, want OCSP signing only", resp.Certificate.ExtKeyUsage)
 		}
+		if now := clock.Now().UTC().Truncate(time.Second); !resp.ThisUpdate.Equal(now) {
+			t.Errorf("thisUpdate = %v, want the responder's clock, %v", resp.ThisUpdate, now)
+		}
 		return resp.Certificate
 	}
 	first := signerOf()
+	if want := clock.Now().UTC().Truncate(time.Second).Add(validity); !first.NotAfter.Equal(want) {
+		t.Fatalf("signer notAfter = %v, want %v (the responder's clock plus its validity)", first.NotAfter, want)
+	}
+	clock.Set(first.NotAfter.Add(-validity/3 - time.Second))
 	if again := signerOf(); !again.Equal(first) {
-		t.Fatal("the signer changed while two thirds of its life were left")
+		t.Fatal("the signer changed with more than a third of its life left")
 	}
-	time.Sleep(2100 * time.Millisecond)
-	r.Invalidate("", "") // drop kept responses, so the next one is signed anew
-	if next := signerOf(); next.Equal(first) {
-		t.Error("the signer was not replaced with a third of its life left")
+	clock.Set(first.NotAfter.Add(-validity/3 + time.Second))
+	next := signerOf()
+	if next.Equal(first) {
+		t.Fatal("the signer was not replaced with less than a third of its life left")
 	}
+	if want := clock.Now().UTC().Truncate(time.Second).Add(validity); !next.NotAfter.Equal(want) {
+		t.Errorf("new signer notAfter = %v, want %v", next.NotAfter, want)
+	}
+	if again := signerOf(); !again.Equal(next) {
+		t.Error("the new signer was replaced at once")
+	}
+}
+
+// clock is a time source that tests set; it stands still in between.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+// Now returns the clock's time.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
 
 // signerLookups counts a responder's reads of OCSP signers in the store.
@@ -76,6 +116,7 @@ func (s *signerLookups) OCSPSignerOrCreate(ctx context.Context, caID string, val
 // by it, and each replica looks for it once (a read, and the locked read
 // that finds none and makes it).
 func TestOCSPSignerConcurrentFirstRequests(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	stores := []*signerLookups{{DB: e.db}, {DB: e.db}}
 	replicas := []*ca.OCSPResponder{
@@ -132,6 +173,7 @@ func TestOCSPSignerConcurrentFirstRequests(t *testing.T) {
 // refuses to record leaves no key file behind, and that the next request
 // makes one.
 func TestOCSPSignerNotRecordedLeavesNoKey(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	conn := pgtest.Conn(t, e.url)
 	if _, err := conn.Exec(context.Background(), `
@@ -173,6 +215,7 @@ func TestOCSPSignerNotRecordedLeavesNoKey(t *testing.T) {
 // signer's would need replacing gets one signer, not one per response: no
 // signer can outlive its CA.
 func TestOCSPSignerNearTheEndOfItsCA(t *testing.T) {
+	t.Parallel()
 	e, _, issuing := mustInitEnv(t, imprint.KeyECDSAP256)
 	r := ca.NewOCSPResponder(e.a, e.db, ca.OCSPOptions{SignerValidity: 100 * 365 * 24 * time.Hour}, discardLog())
 	leaf, issuer, req := mustOCSPRequest(t, e, issuing, "short-1")

@@ -45,6 +45,7 @@ func next(tb testing.TB, ch <-chan imprint.Event, within time.Duration) (imprint
 // written while it listens, in the order of the log, and that a cancelled
 // subscription gets no more.
 func TestHubFansOutNewEvents(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	hub := events.NewHub(db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())

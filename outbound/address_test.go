@@ -10,6 +10,7 @@ import (
 )
 
 func TestClassify(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		addr, want string
 	}{
@@ -102,6 +103,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestAllowList(t *testing.T) {
+	t.Parallel()
 	allow, err := imprint.ParsePrefixes(" 127.0.0.0/8, 10.1.0.0/16 ,fd00:ec2::/32,192.168.1.7,")
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,7 @@ func TestAllowList(t *testing.T) {
 }
 
 func TestCheckHost(t *testing.T) {
+	t.Parallel()
 	none := outbound.New(nil)
 	loopback := outbound.New([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")})
 	for _, tc := range []struct {

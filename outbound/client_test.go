@@ -50,6 +50,7 @@ func get(c *http.Client, url string) (int, error) {
 // TestClientRefuses checks that the dialer refuses internal addresses,
 // literal or resolved from a name, before any packet leaves.
 func TestClientRefuses(t *testing.T) {
+	t.Parallel()
 	srv, n := counter(t)
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
 	c := outbound.New(nil).Client(outbound.ClientOptions{})
@@ -79,6 +80,7 @@ func TestClientRefuses(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestClientAllowList(t *testing.T) {
+	t.Parallel()
 	srv, n := counter(t)
 	c := outbound.New(loopbackAllowed).Client(outbound.ClientOptions{})
 	if status, err := get(c, srv.URL); err != nil || status != 200 {
@@ -97,6 +99,7 @@ func TestClientAllowList(t *testing.T) {
 
 // TestClientRedirects checks that a redirect is the answer, not followed.
 func TestClientRedirects(t *testing.T) {
+	t.Parallel()
 	srv, n := counter(t)
 	c := outbound.New(loopbackAllowed).Client(outbound.ClientOptions{})
 	if status, err := get(c, srv.URL+"/redirect"); err != nil || status != http.StatusFound {
@@ -128,6 +131,7 @@ func TestClientIgnoresProxyEnvironment(t *testing.T) {
 }
 
 func TestCategory(t *testing.T) {
+	t.Parallel()
 	allowed := outbound.New(loopbackAllowed)
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(tlsSrv.Close)
@@ -173,6 +177,7 @@ func TestCategory(t *testing.T) {
 }
 
 func TestStatusCategory(t *testing.T) {
+	t.Parallel()
 	if got := outbound.StatusCategory(503); got != "HTTP status 503" {
 		t.Errorf("StatusCategory(503) = %q", got)
 	}

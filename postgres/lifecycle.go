@@ -214,10 +214,10 @@ func (db *DB) RenewCertificate(ctx context.Context, oldID string, renewal imprin
 }
 
 // RevokeSuperseded revokes, as superseded, renewed certificates whose grace
-// has passed, at most limit of them, and returns how many.
-func (db *DB) RevokeSuperseded(ctx context.Context, limit int) (int, error) {
+// has passed by now, at most limit of them, and returns how many.
+func (db *DB) RevokeSuperseded(ctx context.Context, now time.Time, limit int) (int, error) {
 	rows, err := db.pool.Query(ctx, `SELECT id FROM certificates
-		WHERE revoke_after <= now() AND status <> 'REVOKED' ORDER BY revoke_after LIMIT $1`, limit)
+		WHERE revoke_after <= $1 AND status <> 'REVOKED' ORDER BY revoke_after LIMIT $2`, now, limit)
 	if err != nil {
 		return 0, mapError(fmt.Errorf("select superseded: %w", err))
 	}

@@ -57,6 +57,7 @@ func newCert(caID, cn string) imprint.Certificate {
 }
 
 func TestCreateAndReadCertificate(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	c := newCert(ca.ID, "device-1")
@@ -90,6 +91,7 @@ func TestCreateAndReadCertificate(t *testing.T) {
 }
 
 func TestCreateCertificatesDuplicateFailsOnlyItsOwnRequest(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	first := newCert(ca.ID, "a")
@@ -130,6 +132,7 @@ func TestCreateCertificatesDuplicateFailsOnlyItsOwnRequest(t *testing.T) {
 }
 
 func TestConcurrentCreateNeverLosesARow(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	const workers, perWorker = 16, 50
@@ -169,6 +172,7 @@ func count(tb testing.TB, db *postgres.DB, sql string) int {
 }
 
 func TestCertificatesFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca1, ca2 := mustCA(t, db), mustCA(t, db)
 	var all []imprint.Certificate
@@ -239,6 +243,7 @@ func TestCertificatesFiltersAndPages(t *testing.T) {
 }
 
 func TestIdempotencyKeys(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	key, req := sha(t, "key-1"), sha(t, "body")
@@ -291,6 +296,7 @@ func TestIdempotencyKeys(t *testing.T) {
 // Idempotency-Key at once, as replicas serving concurrent retries would:
 // exactly one records its certificate and response.
 func TestIdempotentCompletionsRace(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	key, req := sha(t, "race"), sha(t, "body")
@@ -336,6 +342,7 @@ func sha(tb testing.TB, s string) []byte {
 }
 
 func TestTokens(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	tok, secret, err := imprint.NewToken("line-1", imprint.RoleFactory)
 	if err != nil {
@@ -376,6 +383,7 @@ func TestTokens(t *testing.T) {
 }
 
 func TestAuditLogIsAppendOnly(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	mustCA(t, db)
 	if _, err := db.CountForTest(ctx, `WITH d AS (DELETE FROM audit_events RETURNING 1) SELECT count(*) FROM d`); err == nil {
@@ -387,6 +395,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 }
 
 func TestMigrationsDownAndUpAndConcurrentReplicas(t *testing.T) {
+	t.Parallel()
 	url := pgtest.URL(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := postgres.Open(ctx, url, log)
@@ -438,6 +447,7 @@ func TestMigrationsDownAndUpAndConcurrentReplicas(t *testing.T) {
 }
 
 func TestDatabaseDownIsUnavailable(t *testing.T) {
+	t.Parallel()
 	db, err := postgres.Open(ctx, pgtest.URL(t), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +464,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 // TestBothWritePaths records a small group (one INSERT of arrays) and a large
 // one (COPY), with SANs that need quoting, and reads them back unchanged.
 func TestBothWritePaths(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
 	odd := []string{`uri:urn:x:"quoted"`, `dns:back\slash.example`, "email:a,b@example.com", "uri:urn:{braces}", "dns:"}
@@ -482,18 +493,36 @@ func TestBothWritePaths(t *testing.T) {
 	}
 }
 
+// TestRenewalGrace checks that a renewed certificate stays ACTIVE through
+// its grace and is revoked as superseded once the grace has passed by the
+// time RevokeSuperseded is given.
 func TestRenewalGrace(t *testing.T) {
-	db := pgtest.Open(t)
+	t.Parallel()
+	dbURL := pgtest.URL(t)
+	db, err := postgres.Open(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	ca := mustCA(t, db)
 	old := newCert(ca.ID, "grace")
 	if err := db.CreateCertificates(ctx, []imprint.Certificate{old}, imprint.SystemActor, nil); err != nil {
 		t.Fatal(err)
 	}
 	renewal := newCert(ca.ID, "grace")
-	if _, err := db.RenewCertificate(ctx, old.ID, renewal, 200*time.Millisecond, imprint.ProofAdmin, imprint.SystemActor); err != nil {
+	const grace = time.Hour
+	if _, err := db.RenewCertificate(ctx, old.ID, renewal, grace, imprint.ProofAdmin, imprint.SystemActor); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 0 {
+	var revokeAfter, renewedAt time.Time
+	if err := pgtest.Conn(t, dbURL).QueryRow(ctx, `SELECT revoke_after, updated_at FROM certificates WHERE id = $1`, old.ID).
+		Scan(&revokeAfter, &renewedAt); err != nil {
+		t.Fatal(err)
+	}
+	if got := revokeAfter.Sub(renewedAt); got != grace {
+		t.Fatalf("revoke_after - renewal time = %v, want the grace, %v", got, grace)
+	}
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter.Add(-time.Microsecond), 10); err != nil || n != 0 {
 		t.Fatalf("RevokeSuperseded() within the grace = %d, %v; want 0", n, err)
 	}
 	if got, _ := db.Certificate(ctx, old.ID); got.Status != imprint.CertificateActive || got.SupersededBy != renewal.ID {
@@ -502,8 +531,7 @@ func TestRenewalGrace(t *testing.T) {
 	if _, err := db.RenewCertificate(ctx, old.ID, newCert(ca.ID, "grace"), 0, imprint.ProofAdmin, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
 		t.Errorf("renewing twice: kind = %v, want Conflict", imprint.ErrorKind(err))
 	}
-	time.Sleep(300 * time.Millisecond)
-	if n, err := db.RevokeSuperseded(ctx, 10); err != nil || n != 1 {
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter, 10); err != nil || n != 1 {
 		t.Fatalf("RevokeSuperseded() after the grace = %d, %v; want 1", n, err)
 	}
 	got, _ := db.Certificate(ctx, old.ID)
@@ -512,5 +540,8 @@ func TestRenewalGrace(t *testing.T) {
 	}
 	if n := count(t, db, `SELECT count(*) FROM crl_dirty WHERE ca_id = '`+ca.ID+`'`); n != 1 {
 		t.Errorf("the CA's CRL is not marked out of date after the revocation")
+	}
+	if n, err := db.RevokeSuperseded(ctx, revokeAfter.Add(grace), 10); err != nil || n != 0 {
+		t.Errorf("RevokeSuperseded() again = %d, %v; want 0", n, err)
 	}
 }

@@ -24,6 +24,7 @@ func mustToken(tb testing.TB, db *postgres.DB, name string, role imprint.Role) *
 
 // TestTokenUsed checks that the last use is recorded at most once a minute.
 func TestTokenUsed(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	tok := mustToken(t, db, "line-1", imprint.RoleFactory)
 	if got, _ := db.Token(ctx, tok.ID); !got.LastUsedAt.IsZero() {
@@ -50,6 +51,7 @@ func TestTokenUsed(t *testing.T) {
 }
 
 func TestRevokeToken(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	admin := mustToken(t, db, "admin-1", imprint.RoleAdmin)
 	line := mustToken(t, db, "line-1", imprint.RoleFactory)
@@ -103,6 +105,7 @@ func TestRevokeToken(t *testing.T) {
 }
 
 func TestTokensFiltersAndPages(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		mustToken(t, db, n, imprint.RoleFactory)

@@ -45,6 +45,7 @@ func ndjsonLine(tb testing.TB, certPEM []byte, status string) string {
 }
 
 func TestReadIntake(t *testing.T) {
+	t.Parallel()
 	a, b := selfSignedPEM(t, "a"), selfSignedPEM(t, "b")
 	la := strings.Count(string(a), "\n")
 	keyPEM := "-----BEGIN EC PRIVATE KEY-----\nMAA=\n-----END EC PRIVATE KEY-----\n"
@@ -124,6 +125,7 @@ func awsBulkExample() string {
 }
 
 func TestReadIntakeLimits(t *testing.T) {
+	t.Parallel()
 	line := ndjsonLine(t, []byte("x"), "") + "\n"
 	many := strings.Repeat(line, provisioning.MaxIntakeItems+1)
 	if _, err := provisioning.ReadIntake(provisioning.IntakeNDJSON, []byte(many)); imprint.ErrorKind(err) != imprint.TooLarge {

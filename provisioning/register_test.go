@@ -60,6 +60,7 @@ func (c *ownCA) sign(t testing.TB, serial int64, cn string, pub any) []byte {
 var admin = imprint.Actor{Name: "admin", Role: imprint.RoleAdmin}
 
 func TestRegisterCATrustPool(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	cust := newOwnCA(t, "Customer CA")
 	code, err := f.engine.RegistrationCode(ctx, admin)
@@ -94,6 +95,7 @@ func TestRegisterCATrustPool(t *testing.T) {
 }
 
 func TestRegistrationCodeConcurrentFirstReads(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	codes := make([]string, 8)
 	var wg sync.WaitGroup
@@ -119,6 +121,7 @@ func TestRegistrationCodeConcurrentFirstReads(t *testing.T) {
 // TestRegisterBatchAtTheLimit registers the largest batch, with a few bad
 // items among the good, in one call.
 func TestRegisterBatchAtTheLimit(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("10,000 certificates")
 	}

@@ -88,6 +88,7 @@ func waitStatus(tb testing.TB, db *postgres.DB, id, want string) *imprint.Revoca
 // Their leases are this runner's, so they are no orphans and only Resume
 // can have brought them to Run.
 func TestResumeHandsTheJobToRun(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	r := revocation.NewRunner(db, discard)
 	before := mustJob(t, db)
@@ -106,6 +107,7 @@ func TestResumeHandsTheJobToRun(t *testing.T) {
 // TestRunTakesOverOrphans checks that Run finishes jobs nobody holds a lease
 // on (their replica died), and leaves alone those another replica holds.
 func TestRunTakesOverOrphans(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Open(t)
 	held := mustJob(t, db)
 	mustClaim(t, db, held, "other-replica")
@@ -124,6 +126,7 @@ func TestRunTakesOverOrphans(t *testing.T) {
 }
 
 func TestOwnersDiffer(t *testing.T) {
+	t.Parallel()
 	a, b := revocation.NewRunner(nil, discard), revocation.NewRunner(nil, discard)
 	if a.Owner() == "" || a.Owner() == b.Owner() {
 		t.Errorf("owners = %q and %q, want two different names", a.Owner(), b.Owner())

@@ -33,6 +33,7 @@ func mustOpenSSL(tb testing.TB) string {
 // TestSignAgainstOpenSSL checks the signature header against the HMAC that
 // openssl computes over "<t>.<body>".
 func TestSignAgainstOpenSSL(t *testing.T) {
+	t.Parallel()
 	openssl := mustOpenSSL(t)
 	at := time.Unix(1764590400, 999_000_000) // the fraction of a second is not signed
 	tests := []struct{ name, secret, body string }{
@@ -61,6 +62,7 @@ func TestSignAgainstOpenSSL(t *testing.T) {
 // another signature, and that a receiver's check of the documented format
 // accepts it.
 func TestSignBindsEverything(t *testing.T) {
+	t.Parallel()
 	at := time.Unix(1764590400, 0)
 	body := []byte(`{"id":1}`)
 	sig := webhooks.Sign("a-long-enough-secret", at, body)
@@ -95,6 +97,7 @@ func mustSecretBox(tb testing.TB, key byte) *webhooks.SecretBox {
 // nothing of it in clear, differ each time, and open under no other key
 // and in no altered form.
 func TestSecretBox(t *testing.T) {
+	t.Parallel()
 	box := mustSecretBox(t, 7)
 	const secret = "a-long-enough-secret"
 	sealed := box.Seal(secret)
@@ -132,6 +135,7 @@ func TestSecretBox(t *testing.T) {
 }
 
 func TestNewSecretBoxKeySize(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, 8, 31, 33, 64} {
 		if _, err := webhooks.NewSecretBox(make([]byte, n)); err == nil {
 			t.Errorf("NewSecretBox(%d bytes) succeeded, want an error", n)
@@ -143,6 +147,7 @@ func TestNewSecretBoxKeySize(t *testing.T) {
 // errors: categories and the dispatcher's own messages as they are, and
 // anything else (raw errors recorded before categories) as its category.
 func TestDeliveryError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		d    imprint.Delivery

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -97,20 +98,18 @@ func startServeWith(t *testing.T, env map[string]string, client *http.Client) *s
 
 func waitReady(t *testing.T, client *http.Client, url string) {
 	t.Helper()
-	for i := 0; i < 200; i++ {
+	waitFor(t, 10*time.Second, func() (bool, string) {
 		resp, err := client.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false, fmt.Sprintf("%s/readyz: %v", url, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz never answered 200", url)
+		resp.Body.Close()
+		return resp.StatusCode == 200, fmt.Sprintf("%s/readyz = %d, want 200", url, resp.StatusCode)
+	})
 }
 
 func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	env := map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": dataDir,
 		"IMPRINT_CA_PASSPHRASE": "end to end", "IMPRINT_LOG_LEVEL": "warn"}
@@ -276,6 +275,7 @@ func TestServeWithPrivatePostgres(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{}, {"frobnicate"}, {"ca", "nope"}, {"device", "enroll"}, {"bench", "issue", "--batch", "5000", "--token", "x"}} {
 		if err := run(context.Background(), args, getenvFrom(nil), io.Discard, io.Discard); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
@@ -290,6 +290,7 @@ func TestCommandErrors(t *testing.T) {
 // TestTokenCreateDuplicateName: a name already taken is refused with a
 // message for the operator, not the database's error.
 func TestTokenCreateDuplicateName(t *testing.T) {
+	t.Parallel()
 	env := getenvFrom(map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "duplicate token", "IMPRINT_LOG_LEVEL": "warn"})
 	args := []string{"token", "create", "--role", "factory", "--name", "line-7"}

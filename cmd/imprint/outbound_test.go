@@ -17,6 +17,7 @@ import (
 // API accepts webhooks in the allowed range and no other internal one, and
 // the dispatcher delivers to it.
 func TestServeOutboundAllow(t *testing.T) {
+	t.Parallel()
 	var received atomic.Int32
 	receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { received.Add(1) }))
 	defer receiver.Close()
@@ -45,15 +46,13 @@ func TestServeOutboundAllow(t *testing.T) {
 		t.Fatalf("create a webhook to %s with 127.0.0.0/8 allowed = %d, want 201", receiver.URL, got)
 	}
 	hook("http://127.0.0.2:9/") // an event for the receiver's webhook
-	for deadline := time.Now().Add(20 * time.Second); received.Load() == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the allowed loopback receiver got no delivery")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 20*time.Second, func() (bool, string) {
+		return received.Load() > 0, "the allowed loopback receiver got no delivery"
+	})
 }
 
 func TestServeOutboundAllowInvalid(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"IMPRINT_DATA_DIR": t.TempDir(), "IMPRINT_OUTBOUND_ALLOW": "127.0.0.0/8,localhost"}
 	err := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0"}, getenvFrom(env), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "IMPRINT_OUTBOUND_ALLOW") || !strings.Contains(err.Error(), "localhost") {

@@ -25,6 +25,7 @@ func policyOfLength(t *testing.T, n int) string {
 // policy document, whether it comes to the policy API or inside a
 // provisioning template, above AWS IoT's 2,048 as below it.
 func TestServePolicyLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 3000
 	env := map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "policy limit", "IMPRINT_LOG_LEVEL": "warn",

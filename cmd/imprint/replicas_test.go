@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -37,6 +38,7 @@ func post(t *testing.T, url, token, body string) (int, []byte) {
 // grow, no CRL loses an entry an earlier one had, and the last lists every
 // revoked certificate.
 func TestTwoReplicasRevoking(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.URL(t)
 	env := map[string]string{"IMPRINT_DATABASE_URL": dbURL, "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "replicas", "IMPRINT_LOG_LEVEL": "warn"}
@@ -82,17 +84,10 @@ func TestTwoReplicasRevoking(t *testing.T) {
 	}
 	// Both replicas serve a CRL listing all 60 within a few seconds.
 	for _, s := range []*server{a, b} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitFor(t, 10*time.Second, func() (bool, string) {
 			n := crlEntries(t, s.url+"/crl/"+caID+".crl")
-			if n == 60 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s serves a CRL with %d entries, want 60", s.url, n)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return n == 60, fmt.Sprintf("%s serves a CRL with %d entries, want 60", s.url, n)
+		})
 	}
 	conn, err := pgx.Connect(context.Background(), dbURL)
 	if err != nil {
@@ -142,6 +137,7 @@ func crlEntries(t *testing.T, url string) int {
 // the other serves its certificate and issues with it as soon as the
 // creation's notification reaches it, with no restart.
 func TestNewCAReachesTheOtherReplica(t *testing.T) {
+	t.Parallel()
 	dbURL := pgtest.URL(t)
 	env := map[string]string{"IMPRINT_DATABASE_URL": dbURL, "IMPRINT_DATA_DIR": t.TempDir(),
 		"IMPRINT_CA_PASSPHRASE": "replicas", "IMPRINT_LOG_LEVEL": "warn"}
@@ -157,21 +153,14 @@ func TestNewCAReachesTheOtherReplica(t *testing.T) {
 	if err := json.Unmarshal(body, &created); status != 201 || err != nil || created.CAID == "" {
 		t.Fatalf("create CA on replica A = %d %s", status, body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, func() (bool, string) {
 		resp, err := http.Get(b.url + "/ca/" + created.CAID + ".crt")
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica B still answers %d for the new CA's certificate", resp.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return resp.StatusCode == 200, fmt.Sprintf("replica B answers %d for the new CA's certificate", resp.StatusCode)
+	})
 	csrs, err := device.PrepareCSRs(1)
 	if err != nil {
 		t.Fatal(err)

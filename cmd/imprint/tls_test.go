@@ -82,6 +82,7 @@ func needOpenSSL(t *testing.T) bool {
 // TestServerTLSConfigRefusesCBC: the API listener's TLS 1.2 takes only ECDHE
 // with AEAD ciphers, for RSA and ECDSA certificates alike.
 func TestServerTLSConfigRefusesCBC(t *testing.T) {
+	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +148,7 @@ func TestServerTLSConfigRefusesCBC(t *testing.T) {
 // TestServeTLS is serve on HTTPS with /metrics on a listener of its own and
 // the first admin token written to a file rather than printed.
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	certFile, keyFile, cert := mustSelfSigned(t, dir, ecKey)

@@ -205,7 +205,7 @@ func every(ctx context.Context, interval time.Duration, f func(context.Context))
 
 // revokeSuperseded revokes renewed certificates whose grace has passed.
 func (s *Server) revokeSuperseded(ctx context.Context) {
-	if n, err := s.db.RevokeSuperseded(ctx, 1000); err != nil && ctx.Err() == nil {
+	if n, err := s.db.RevokeSuperseded(ctx, time.Now(), 1000); err != nil && ctx.Err() == nil {
 		s.log.Warn("revoke superseded certificates", "err", err)
 	} else if n > 0 {
 		s.log.Info("revoked superseded certificates", "count", n)
