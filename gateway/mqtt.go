@@ -1,0 +1,312 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/policy"
+	"github.com/imprint-iot/imprint/provisioning"
+)
+
+// DefaultMaxKeepalive is the longest MQTT keepalive a client may ask for, in
+// AWS IoT's bound; a client asking for none or for more is held to it.
+const DefaultMaxKeepalive = 1200 * time.Second
+
+// Connector decides whether a device may connect: *provisioning.Engine.
+type Connector interface {
+	Connect(ctx context.Context, req provisioning.ConnectRequest) (*provisioning.Connection, error)
+}
+
+// MQTTConfig configures the MQTT server. Listener and Engine are required.
+type MQTTConfig struct {
+	Listener ListenerConfig
+	Engine   Connector
+	// MaxKeepalive bounds the keepalive of every session
+	// (DefaultMaxKeepalive if 0): an idle client is closed after one and a
+	// half times it.
+	MaxKeepalive time.Duration
+	// ConnectTimeout bounds the engine's decision on a CONNECT (10 s if 0).
+	ConnectTimeout time.Duration
+	Log            *slog.Logger
+}
+
+// MQTT is the MQTT 3.1.1 and 5 broker of the device gateway: an embedded
+// broker behind the front door, every CONNECT put to the engine, every
+// PUBLISH, SUBSCRIBE and delivery decided by the session's policies. It is
+// a provisioning.StandingListener: Invalidate closes the sessions of a
+// certificate whose standing changed.
+type MQTT struct {
+	cfg      MQTTConfig
+	listener *Listener
+	server   *mqtt.Server
+	sessions *sessions
+	log      *slog.Logger
+}
+
+// NewMQTT returns an MQTT server listening on cfg.Listener.Address; Serve
+// starts it.
+func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("gateway: an engine is required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Listener.Log == nil {
+		cfg.Listener.Log = cfg.Log
+	}
+	if cfg.Listener.NextProtos == nil {
+		cfg.Listener.NextProtos = []string{ALPNMQTT, ALPNAWSMQTT}
+	}
+	cfg.MaxKeepalive = orDefault(cfg.MaxKeepalive, DefaultMaxKeepalive)
+	cfg.ConnectTimeout = orDefault(cfg.ConnectTimeout, 10*time.Second)
+	l, err := Listen(cfg.Listener)
+	if err != nil {
+		return nil, err
+	}
+	m := &MQTT{cfg: cfg, listener: l, sessions: newSessions(), log: cfg.Log}
+	// The broker's own log says little a device operator needs; its
+	// warnings go to ours at debug level.
+	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := m.server.AddHook(&hook{m: m}, nil); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := m.server.AddListener(&mqttListener{l: l, sessions: m.sessions}); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Addr returns the address the server listens on.
+func (m *MQTT) Addr() net.Addr { return m.listener.Addr() }
+
+// SetServerCertificate replaces the server's own certificate.
+func (m *MQTT) SetServerCertificate(cert tls.Certificate) { m.listener.SetServerCertificate(cert) }
+
+// Serve starts accepting connections and returns.
+func (m *MQTT) Serve() error { return m.server.Serve() }
+
+// Close disconnects every client, stops the listener and waits for the
+// goroutines of every connection.
+func (m *MQTT) Close() error {
+	m.server.Close()
+	return m.listener.Close()
+}
+
+// Invalidate closes every live session of the certificate caID and serial
+// name: its standing changed (revoked, deactivated, renewed), and the next
+// connection is decided again. It is the engine's StandingListener, and is
+// also what the revocation notifications of other replicas call.
+func (m *MQTT) Invalidate(caID, serial string) {
+	for _, s := range m.sessions.invalidate(caID, serial) {
+		m.disconnect(s.client, "the standing of certificate "+s.conn.CertificateID+" changed: reconnect to be decided again")
+	}
+}
+
+// Sessions returns how many sessions are live.
+func (m *MQTT) Sessions() int { return m.sessions.len() }
+
+// disconnect ends a client's connection; an MQTT 5 client is told why first.
+func (m *MQTT) disconnect(cl *mqtt.Client, why string) {
+	if cl.Net.Conn != nil {
+		_ = cl.Net.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		_ = m.server.DisconnectClient(cl, packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: why})
+	}
+	cl.Stop(errors.New(why))
+}
+
+// mqttListener hands the front door's connections to the broker.
+type mqttListener struct {
+	l        *Listener
+	sessions *sessions
+}
+
+func (ml *mqttListener) Init(*slog.Logger) error { return nil }
+func (ml *mqttListener) ID() string              { return "imprint-mqtt" }
+func (ml *mqttListener) Address() string         { return ml.l.Addr().String() }
+func (ml *mqttListener) Protocol() string        { return "tcp+tls" }
+
+func (ml *mqttListener) Serve(establish listeners.EstablishFn) {
+	ml.l.serve(func(c *Conn) {
+		// The broker reads the CONNECT under the front door's first-packet
+		// deadline, then sets its keepalive deadline.
+		if err := establish(ml.ID(), c); err != nil {
+			ml.l.cfg.Log.Debug("mqtt connection ended", "remote", c.SourceIP().String(), "err", err)
+		}
+		ml.sessions.removeConn(c)
+		c.Close()
+	})
+}
+
+func (ml *mqttListener) Close(closeClients listeners.CloseFn) {
+	closeClients(ml.ID())
+	ml.l.Close()
+}
+
+// hook puts the broker's decisions to the engine and the sessions'
+// deciders. It is the broker's only hook: hooks' answers are OR'ed, so
+// another that allows would allow everything.
+type hook struct {
+	mqtt.HookBase
+	m *MQTT
+}
+
+func (h *hook) ID() string { return "imprint" }
+
+func (h *hook) Provides(b byte) bool {
+	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
+		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnDisconnect}, []byte{b})
+}
+
+// OnConnect decides the CONNECT with the engine. A refusal is answered
+// here, with a CONNACK that says why (MQTT 5: a reason code and string;
+// 3.1.1: "not authorized"), and the connection is dropped.
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	c, ok := cl.Net.Conn.(*Conn)
+	if !ok {
+		return errors.New("gateway: connection not from the front door")
+	}
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), h.m.cfg.ConnectTimeout)
+	defer cancel()
+	conn, err := h.m.cfg.Engine.Connect(ctx, provisioning.ConnectRequest{Chain: c.Chain(), Protocol: provisioning.ProtocolMQTT,
+		ClientID: cl.ID, SourceIP: c.SourceIP(), ConnectAttributes: connectAttributes(cl, pk)})
+	if err == nil {
+		err = h.m.sessions.add(&session{client: cl, conn: conn}, started)
+	}
+	if err != nil {
+		h.refuse(cl, err)
+		return err
+	}
+	h.holdKeepalive(cl)
+	return nil
+}
+
+// holdKeepalive bounds the client's keepalive, which sets the deadline the
+// broker keeps on its reads.
+func (h *hook) holdKeepalive(cl *mqtt.Client) {
+	most := uint16(h.m.cfg.MaxKeepalive / time.Second)
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > most {
+		cl.State.Keepalive = most
+		cl.State.ServerKeepalive = true // an MQTT 5 client is told in the CONNACK
+	}
+}
+
+// refuse answers a refused CONNECT.
+func (h *hook) refuse(cl *mqtt.Client, err error) {
+	kind := imprint.ErrorKind(err)
+	msg := imprint.ErrorMessage(err)
+	if kind == imprint.Internal || kind == imprint.Unavailable || kind == imprint.Aborted {
+		h.m.log.Error("mqtt connect not decided", "client", cl.ID, "err", err)
+	} else {
+		h.m.log.Info("mqtt connect refused", "client", cl.ID, "remote", cl.Net.Remote, "reason", msg)
+	}
+	var code packets.Code
+	switch {
+	case cl.Properties.ProtocolVersion < 5 && (kind == imprint.Unauthorized || kind == imprint.Forbidden):
+		code = packets.ErrBadUsernameOrPassword // 3.1.1 return code 5, not authorized
+	case cl.Properties.ProtocolVersion < 5:
+		code = packets.ErrServerUnavailable // 3.1.1 return code 3
+	case kind == imprint.Unauthorized || kind == imprint.Forbidden:
+		// Not 0x86 (bad user name or password) for an unknown certificate:
+		// there is no password, and some clients take 0x86 badly.
+		code = packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: msg}
+	case kind == imprint.Unavailable || kind == imprint.Aborted:
+		code = packets.Code{Code: packets.ErrServerUnavailable.Code, Reason: msg}
+	default:
+		code = packets.Code{Code: packets.ErrUnspecifiedError.Code, Reason: "internal error"}
+	}
+	_ = h.m.server.SendConnack(cl, code, false, nil)
+}
+
+// connectAttributes returns the CONNECT's iot:ConnectAttributes.
+func connectAttributes(cl *mqtt.Client, pk packets.Packet) []string {
+	var out []string
+	persistent := !pk.Connect.Clean
+	if cl.Properties.ProtocolVersion == 5 {
+		persistent = pk.Properties.SessionExpiryInterval > 0
+	}
+	if persistent {
+		out = append(out, "PersistentConnect")
+	}
+	if pk.Connect.WillFlag {
+		out = append(out, "LastWill")
+	}
+	return out
+}
+
+// OnConnectAuthenticate lets in the clients OnConnect let in.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, _ packets.Packet) bool {
+	return h.m.sessions.of(cl) != nil
+}
+
+// OnSubscribe decides each filter of a SUBSCRIBE with iot:Subscribe on
+// topicfilter/<filter>, for OnACLCheck to answer while the broker goes
+// through them.
+func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	s := h.m.sessions.of(cl)
+	if s == nil {
+		return pk
+	}
+	decided := make(map[string]bool, len(pk.Filters))
+	for _, f := range pk.Filters {
+		decided[f.Filter] = s.conn.Decider.Allowed(policy.ActionSubscribe, "topicfilter/"+f.Filter)
+	}
+	s.subscribing.Store(&decided)
+	return pk
+}
+
+// OnSubscribed ends what OnSubscribe began.
+func (h *hook) OnSubscribed(cl *mqtt.Client, _ packets.Packet, _ []byte) {
+	if s := h.m.sessions.of(cl); s != nil {
+		s.subscribing.Store(nil)
+	}
+}
+
+// OnACLCheck decides a PUBLISH (iot:Publish on topic/<topic>), a filter of
+// a SUBSCRIBE being processed (as OnSubscribe decided) and every delivery
+// (iot:Receive on topic/<topic>), in memory.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	s := h.m.sessions.of(cl)
+	if s == nil {
+		return false
+	}
+	if write {
+		return s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
+	}
+	if decided := s.subscribing.Load(); decided != nil {
+		if ok, found := (*decided)[topic]; found {
+			return ok
+		}
+	}
+	return s.conn.Decider.Allowed(policy.ActionReceive, "topic/"+topic)
+}
+
+// OnDisconnect forgets the client's session.
+func (h *hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.m.sessions.remove(cl)
+}
+
+// session is a live MQTT connection let in by the engine.
+type session struct {
+	client      *mqtt.Client
+	netConn     *Conn
+	conn        *provisioning.Connection
+	subscribing atomic.Pointer[map[string]bool] // the filters of the SUBSCRIBE being processed, decided
+}
