@@ -36,6 +36,7 @@ var ctx = context.Background()
 type fixture struct {
 	t      *testing.T
 	dir    string
+	url    string // the database's
 	db     *postgres.DB
 	ca     *ca.Authority
 	engine *provisioning.Engine
@@ -61,11 +62,16 @@ func (r *relay) Invalidate(caID, serial string) {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := pgtest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	url := pgtest.URL(t)
+	db, err := postgres.Open(ctx, url, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
 	dir := t.TempDir()
 	auth, err := ca.New(ctx, ca.Config{DataDir: dir, Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
 	if err != nil {
@@ -75,7 +81,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	r := &relay{}
-	f := &fixture{t: t, dir: dir, db: db, ca: auth, relay: r, log: log,
+	f := &fixture{t: t, dir: dir, url: url, db: db, ca: auth, relay: r, log: log,
 		engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{r}})}
 	cert, chainPEM, err := auth.IssueServerCertificate(ctx, []string{"127.0.0.1", "localhost"})
 	if err != nil {

@@ -89,7 +89,9 @@ func TestDeviceAPIWhoami(t *testing.T) {
 	problem := func(what string, d *device, wantStatus int, wantCode, wantMsg string) {
 		t.Helper()
 		status, body := f.curl(api, d, "/device/v1/whoami")
-		var p struct{ Error struct{ Code, Message string } }
+		var p struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal(body, &p); err != nil || status != wantStatus || p.Error.Code != wantCode ||
 			!strings.Contains(p.Error.Message, wantMsg) {
 			t.Errorf("%s: %d %s, want %d with code %s saying %q", what, status, body, wantStatus, wantCode, wantMsg)

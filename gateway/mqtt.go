@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +55,12 @@ type MQTT struct {
 	server   *mqtt.Server
 	sessions *sessions
 	log      *slog.Logger
+
+	ctx     context.Context // ends when the server closes
+	stop    context.CancelFunc
+	mu      sync.Mutex
+	closed  bool
+	recheck sync.WaitGroup // the goroutines deciding sessions again
 }
 
 // NewMQTT returns an MQTT server listening on cfg.Listener.Address; Serve
@@ -77,6 +85,7 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 		return nil, err
 	}
 	m := &MQTT{cfg: cfg, listener: l, sessions: newSessions(), log: cfg.Log}
+	m.ctx, m.stop = context.WithCancel(context.Background())
 	// The broker's own log says little a device operator needs; its
 	// warnings go to ours at debug level.
 	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -103,17 +112,71 @@ func (m *MQTT) Serve() error { return m.server.Serve() }
 // Close disconnects every client, stops the listener and waits for the
 // goroutines of every connection.
 func (m *MQTT) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.stop()
+	m.recheck.Wait()
 	m.server.Close()
 	return m.listener.Close()
 }
 
 // Invalidate closes every live session of the certificate caID and serial
 // name: its standing changed (revoked, deactivated, renewed), and the next
-// connection is decided again. It is the engine's StandingListener, and is
-// also what the revocation notifications of other replicas call.
+// connection is decided again. Serial "*" names many certificates of the CA
+// at once, and an empty caID any certificate: their sessions are decided
+// again by the engine, in the background, and those it refuses are closed.
+// Invalidate is the engine's StandingListener; Notify is the same for the
+// notifications of other replicas.
 func (m *MQTT) Invalidate(caID, serial string) {
-	for _, s := range m.sessions.invalidate(caID, serial) {
-		m.disconnect(s.client, "the standing of certificate "+s.conn.CertificateID+" changed: reconnect to be decided again")
+	if caID != "" && serial != "*" {
+		for _, s := range m.sessions.invalidate(caID, serial) {
+			m.disconnect(s.client, "the standing of certificate "+s.conn.CertificateID+" changed: reconnect to be decided again")
+		}
+		return
+	}
+	ss := m.sessions.ofCA(caID)
+	if len(ss) == 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.recheck.Add(1)
+	go func() {
+		defer m.recheck.Done()
+		m.decideAgain(ss)
+	}()
+}
+
+// Notify takes a notification of the revocation channel
+// (imprint.ChannelRevocations, payload "<caID> <serial>" or "<caID> *";
+// an empty payload after the listener reconnected, when notifications may
+// have been lost) and invalidates what it names.
+func (m *MQTT) Notify(channel, payload string) {
+	if channel != imprint.ChannelRevocations {
+		return
+	}
+	caID, serial, _ := strings.Cut(payload, " ")
+	m.Invalidate(caID, serial)
+}
+
+// decideAgain puts sessions to the engine again and closes those it
+// refuses now.
+func (m *MQTT) decideAgain(ss []*session) {
+	for _, s := range ss {
+		if m.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.ConnectTimeout)
+		_, err := m.cfg.Engine.Connect(ctx, s.req)
+		cancel()
+		if k := imprint.ErrorKind(err); err != nil && (k == imprint.Unauthorized || k == imprint.Forbidden) {
+			m.sessions.removeSession(s)
+			m.disconnect(s.client, imprint.ErrorMessage(err))
+		}
 	}
 }
 
@@ -185,10 +248,11 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.m.cfg.ConnectTimeout)
 	defer cancel()
-	conn, err := h.m.cfg.Engine.Connect(ctx, provisioning.ConnectRequest{Chain: c.Chain(), Protocol: provisioning.ProtocolMQTT,
-		ClientID: cl.ID, SourceIP: c.SourceIP(), ConnectAttributes: connectAttributes(cl, pk)})
+	req := provisioning.ConnectRequest{Chain: c.Chain(), Protocol: provisioning.ProtocolMQTT,
+		ClientID: cl.ID, SourceIP: c.SourceIP(), ConnectAttributes: connectAttributes(cl, pk)}
+	conn, err := h.m.cfg.Engine.Connect(ctx, req)
 	if err == nil {
-		err = h.m.sessions.add(&session{client: cl, conn: conn}, started)
+		err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
 	}
 	if err != nil {
 		h.refuse(cl, err)
@@ -308,5 +372,6 @@ type session struct {
 	client      *mqtt.Client
 	netConn     *Conn
 	conn        *provisioning.Connection
+	req         provisioning.ConnectRequest     // what decided it, to decide it again
 	subscribing atomic.Pointer[map[string]bool] // the filters of the SUBSCRIBE being processed, decided
 }

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/gateway"
+	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
 const connectOwnID = `{"Version":"2012-10-17","Statement":[
@@ -332,4 +334,93 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestMQTTNotify closes sessions on the notifications of the revocation
+// channel from PostgreSQL, as on a replica that did not make the change:
+// a certificate revoked or deactivated in the database (not through this
+// gateway's engine) loses its session within a second; a notification for
+// many certificates of a CA ("<caID> *") has every session of the CA decided
+// again, and only those now refused are closed.
+func TestMQTTNotify(t *testing.T) {
+	noLeak(t)
+	f := newFixture(t)
+	m := f.mqtt()
+	type sub struct {
+		d      *device
+		exited chan struct{} // closed when mosquitto_sub has ended
+	}
+	start := func(name string) *sub {
+		d := f.device(name, imprint.CertificateActive)
+		f.policy(d.cert.ID, "own-"+name, connectOwnID)
+		cmd := f.mosquittoCmd("mosquitto_sub", m, d, "-V", "mqttv5", "-i", name, "-t", name+"/cmd")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s := &sub{d: d, exited: make(chan struct{})}
+		go func() {
+			cmd.Wait()
+			close(s.exited)
+		}()
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			<-s.exited
+		})
+		return s
+	}
+	ended := func(what string, s *sub) {
+		t.Helper()
+		select {
+		case <-s.exited:
+		case <-time.After(15 * time.Second):
+			t.Errorf("%s: mosquitto_sub still running 15 s later", what)
+		}
+	}
+	a, b, c, d := start("a"), start("b"), start("c"), start("d")
+	eventually(t, 10*time.Second, "four sessions", func() bool { return m.Sessions() == 4 })
+
+	lctx, cancel := context.WithCancel(ctx)
+	listening := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.db.Listen(lctx, func(channel, payload string) {
+			if payload == "" {
+				select {
+				case listening <- struct{}{}:
+				default:
+				}
+			}
+			m.Notify(channel, payload)
+		}, imprint.ChannelRevocations)
+	}()
+	defer func() { cancel(); <-done }()
+	<-listening
+
+	if _, err := f.db.RevokeCertificate(ctx, a.d.cert.ID, imprint.ReasonKeyCompromise, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the revoked certificate's session closed", func() bool { return m.Sessions() == 3 })
+	ended("revoked", a)
+	if _, err := f.db.SetCertificateStatus(ctx, b.d.cert.ID, imprint.CertificateInactive, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the deactivated certificate's session closed", func() bool { return m.Sessions() == 2 })
+	ended("deactivated", b)
+
+	// Many at once: d is made INACTIVE with no notification of its own.
+	conn := pgtest.Conn(t, f.url)
+	if _, err := conn.Exec(ctx, `UPDATE certificates SET status = 'INACTIVE' WHERE id = $1`, d.d.cert.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, imprint.ChannelRevocations, d.d.cert.CAID+" *"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "the session of the certificate made INACTIVE closed", func() bool { return m.Sessions() == 1 })
+	ended("inactive in bulk", d)
+	select {
+	case <-c.exited:
+		t.Errorf("the ACTIVE certificate's mosquitto_sub ended")
+	default:
+	}
 }

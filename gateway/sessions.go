@@ -38,8 +38,11 @@ func (r *sessions) add(s *session, started time.Time) error {
 	key := certKey(s.conn.CAID, s.conn.Serial)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if at, ok := r.invalidated[key]; ok && !at.Before(started) {
-		return imprint.Errorf(imprint.Forbidden, "the standing of certificate %s changed while it connected: connect again", s.conn.CertificateID)
+	for _, k := range []string{key, certKey(s.conn.CAID, "*"), allKey} {
+		if at, ok := r.invalidated[k]; ok && !at.Before(started) {
+			return imprint.Errorf(imprint.Forbidden, "the standing of certificate %s changed while it connected: connect again",
+				s.conn.CertificateID)
+		}
 	}
 	if r.byCert[key] == nil {
 		r.byCert[key] = map[*session]struct{}{}
@@ -95,25 +98,62 @@ func (r *sessions) drop(s *session) {
 	r.byClient.CompareAndDelete(s.client, s)
 }
 
+// allKey marks an invalidation of every certificate.
+const allKey = "*"
+
 // invalidate forgets and returns the sessions of a certificate, and
 // remembers that its standing changed.
 func (r *sessions) invalidate(caID, serial string) []*session {
 	key := certKey(caID, serial)
-	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, at := range r.invalidated {
-		if now.Sub(at) > invalidationMemory {
-			delete(r.invalidated, k)
-		}
-	}
-	r.invalidated[key] = now
+	r.remember(key)
 	var out []*session
 	for s := range r.byCert[key] {
 		out = append(out, s)
 		r.drop(s)
 	}
 	return out
+}
+
+// ofCA returns the sessions of the certificates of a CA ("" for every CA),
+// and remembers that some of their standings changed.
+func (r *sessions) ofCA(caID string) []*session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*session
+	if caID == "" {
+		r.remember(allKey)
+	} else {
+		r.remember(certKey(caID, "*"))
+	}
+	for _, s := range r.byConn {
+		if caID == "" || s.conn.CAID == caID {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// remember notes an invalidation under key, and forgets old ones. r.mu is
+// held.
+func (r *sessions) remember(key string) {
+	now := time.Now()
+	for k, at := range r.invalidated {
+		if now.Sub(at) > invalidationMemory {
+			delete(r.invalidated, k)
+		}
+	}
+	r.invalidated[key] = now
+}
+
+// removeSession forgets s, if it is still registered.
+func (r *sessions) removeSession(s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byConn[s.netConn] == s {
+		r.drop(s)
+	}
 }
 
 // len returns how many sessions are live.
