@@ -211,14 +211,31 @@ func TestMQTTRefused(t *testing.T) {
 }
 
 // connectV5 connects d to m over TLS, sends an MQTT 5 CONNECT and returns
-// the CONNACK's reason code and reason string.
+// the CONNACK's reason code and reason string; after a refusal, the
+// connection must be closed.
 func (f *fixture) connectV5(m *gateway.MQTT, d *device, clientID string) (byte, string) {
 	f.t.Helper()
 	conn := f.dialTLS(m.Addr().String(), d)
 	defer conn.Close()
+	r := bufio.NewReader(conn)
+	code, reason := f.connect(conn, r, 5, 30, clientID)
+	if code >= 0x80 {
+		if _, err := r.ReadByte(); err == nil {
+			f.t.Errorf("connection still open after CONNACK %#x", code)
+		}
+	}
+	return code, reason
+}
+
+// connect sends a CONNECT of the given protocol version (4 for 3.1.1, 5)
+// and keepalive on conn and returns the CONNACK's reason code and reason
+// string.
+func (f *fixture) connect(conn net.Conn, r *bufio.Reader, version byte, keepalive uint16, clientID string) (byte, string) {
+	f.t.Helper()
 	var buf bytes.Buffer
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: 5,
-		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: 30, ClientIdentifier: clientID}}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: version,
+		Connect: packets.ConnectParams{ProtocolName: []byte("MQTT"), Clean: true, Keepalive: keepalive,
+			ClientIdentifier: clientID}}
 	if err := pk.ConnectEncode(&buf); err != nil {
 		f.t.Fatal(err)
 	}
@@ -226,7 +243,7 @@ func (f *fixture) connectV5(m *gateway.MQTT, d *device, clientID string) (byte, 
 		f.t.Fatal(err)
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(conn)
+	defer conn.SetReadDeadline(time.Time{})
 	b, err := r.ReadByte()
 	if err != nil {
 		f.t.Fatalf("read CONNACK: %v", err)
@@ -243,15 +260,9 @@ func (f *fixture) connectV5(m *gateway.MQTT, d *device, clientID string) (byte, 
 	if _, err := io.ReadFull(r, body); err != nil {
 		f.t.Fatal(err)
 	}
-	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: 5}
+	ack := packets.Packet{FixedHeader: fh, ProtocolVersion: version}
 	if err := ack.ConnackDecode(body); err != nil {
 		f.t.Fatal(err)
-	}
-	// The server closes the connection after a refusal.
-	if ack.ReasonCode >= 0x80 {
-		if _, err := r.ReadByte(); err == nil {
-			f.t.Errorf("connection still open after CONNACK %#x", ack.ReasonCode)
-		}
 	}
 	return ack.ReasonCode, ack.Properties.ReasonString
 }
@@ -268,6 +279,13 @@ func (f *fixture) dialTLS(addr string, d *device) *tls.Conn {
 
 func (f *fixture) tryTLS(addr string, d *device) (*tls.Conn, error) {
 	f.t.Helper()
+	return f.tryTLSWith(addr, d, "127.0.0.1", "x-amzn-mqtt-ca")
+}
+
+// tryTLSWith makes a TLS connection to addr with d's certificate, the
+// given server name (sent as SNI unless an IP address) and ALPN protocols.
+func (f *fixture) tryTLSWith(addr string, d *device, serverName string, alpn ...string) (*tls.Conn, error) {
+	f.t.Helper()
 	cert, err := tls.LoadX509KeyPair(d.certFile, d.keyF)
 	if err != nil {
 		f.t.Fatal(err)
@@ -275,7 +293,7 @@ func (f *fixture) tryTLS(addr string, d *device) (*tls.Conn, error) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(mustRead(f.t, f.caFile))
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr,
-		&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1", NextProtos: []string{"x-amzn-mqtt-ca"}})
+		&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: serverName, NextProtos: alpn})
 	if err != nil {
 		return nil, err
 	}
@@ -422,5 +440,50 @@ func TestMQTTNotify(t *testing.T) {
 	case <-c.exited:
 		t.Errorf("the ACTIVE certificate's mosquitto_sub ended")
 	default:
+	}
+}
+
+// TestMQTTALPNAndKeepalive connects with the SNI and ALPN device SDKs send
+// (AWS's "x-amzn-mqtt-ca", "mqtt", an unknown name, none), and holds a
+// client asking for no keepalive to the server's: idle, it is closed.
+func TestMQTTALPNAndKeepalive(t *testing.T) {
+	noLeak(t)
+	f := newFixture(t)
+	m := f.mqtt(func(c *gateway.MQTTConfig) { c.MaxKeepalive = time.Second })
+	d := f.device("dev-1", imprint.CertificateActive)
+	f.policy(d.cert.ID, "connect-any", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`)
+	for _, c := range []struct {
+		sni, want string
+		alpn      []string
+	}{
+		{"localhost", "x-amzn-mqtt-ca", []string{"x-amzn-mqtt-ca"}},
+		{"localhost", "mqtt", []string{"mqtt"}},
+		{"127.0.0.1", "", []string{"something-else"}},
+		{"localhost", "", nil},
+	} {
+		conn, err := f.tryTLSWith(m.Addr().String(), d, c.sni, c.alpn...)
+		if err != nil {
+			t.Errorf("SNI %s, ALPN %v: %v", c.sni, c.alpn, err)
+			continue
+		}
+		if got := conn.ConnectionState().NegotiatedProtocol; got != c.want {
+			t.Errorf("SNI %s, ALPN %v: negotiated %q, want %q", c.sni, c.alpn, got, c.want)
+		}
+		r := bufio.NewReader(conn)
+		if code, reason := f.connect(conn, r, 5, 30, "dev-1"); code != 0 {
+			t.Errorf("SNI %s, ALPN %v: CONNACK %#x %s", c.sni, c.alpn, code, reason)
+		}
+		conn.Close()
+	}
+
+	conn := f.dialTLS(m.Addr().String(), d)
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	if code, reason := f.connect(conn, r, 4, 0, "dev-1"); code != 0 {
+		t.Fatalf("MQTT 3.1.1 CONNECT with keepalive 0: CONNACK %#x %s", code, reason)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(r); isTimeout(err) {
+		t.Error("an idle client with keepalive 0 is still connected after 10 s; want it closed after 1.5 s")
 	}
 }
