@@ -150,6 +150,8 @@ type Conn struct {
 	addr  netip.Addr
 	chain []*x509.Certificate
 	once  sync.Once
+
+	refused error // why the client's certificate was refused, if it was
 }
 
 // Chain returns the client's verified chain: its certificate, then the
@@ -178,15 +180,20 @@ func (l *Listener) serve(handle func(*Conn)) {
 	l.loops.Add(1)
 	l.mu.Unlock()
 	defer l.loops.Done()
+	var backoff time.Duration
 	for {
 		raw, err := l.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // closed
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
+		if err != nil {
+			// Out of file descriptors, say: wait a little, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.cfg.Log.Error("device listener cannot accept", "err", err, "retryIn", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
 		addr := sourceAddr(raw)
 		if !l.admit(raw, addr) {
 			raw.Close()
@@ -196,7 +203,11 @@ func (l *Listener) serve(handle func(*Conn)) {
 			defer l.wg.Done()
 			c, err := l.handshake(raw, addr)
 			if err != nil {
-				l.cfg.Log.Debug("device handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
+				level := slog.LevelDebug // a timeout, a client gone, a flood
+				if c != nil && c.refused != nil {
+					level, err = slog.LevelInfo, c.refused
+				}
+				l.cfg.Log.Log(context.Background(), level, "device handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
 				raw.Close()
 				l.release(raw, addr)
 				return
@@ -248,14 +259,14 @@ func (l *Listener) release(raw net.Conn, addr netip.Addr) {
 }
 
 // handshake runs the TLS handshake on raw under the handshake deadline and
-// verifies the client's certificate.
+// verifies the client's certificate. On failure it returns the error and
+// the connection as far as it went.
 func (l *Listener) handshake(raw net.Conn, addr netip.Addr) (*Conn, error) {
 	c := &Conn{l: l, raw: raw, addr: addr}
 	cfg := l.base.Clone()
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		chain, err := l.verify(cs.PeerCertificates)
-		c.chain = chain
-		return err
+		c.chain, c.refused = l.verify(cs.PeerCertificates)
+		return c.refused
 	}
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if len(hello.SupportedProtos) == 0 || slices.ContainsFunc(hello.SupportedProtos, func(p string) bool {
@@ -277,13 +288,13 @@ func (l *Listener) handshake(raw net.Conn, addr netip.Addr) (*Conn, error) {
 	defer cancel()
 	c.Conn = tls.Server(raw, cfg)
 	if err := c.Conn.HandshakeContext(ctx); err != nil {
-		return nil, err
+		return c, err
 	}
 	if err := raw.SetDeadline(time.Time{}); err != nil {
-		return nil, err
+		return c, err
 	}
 	if err := raw.SetReadDeadline(time.Now().Add(l.cfg.FirstPacketTimeout)); err != nil {
-		return nil, err
+		return c, err
 	}
 	return c, nil
 }
@@ -297,8 +308,12 @@ func (l *Listener) verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 	if len(certs) == 0 {
 		return nil, errors.New("no client certificate")
 	}
+	pool := l.cfg.Trust.TrustPool()
+	if pool == nil { // never the system's roots
+		return nil, errors.New("no CA is trusted")
+	}
 	chains, err := certs[0].Verify(x509.VerifyOptions{
-		Roots:       l.cfg.Trust.TrustPool(),
+		Roots:       pool,
 		CurrentTime: l.cfg.Now(),
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})

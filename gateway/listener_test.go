@@ -206,3 +206,24 @@ func TestCaps(t *testing.T) {
 func isReset(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "connection reset")
 }
+
+// TestNilTrustPool refuses every client when the trust source has no pool,
+// rather than trusting the system's roots (which here hold Imprint's CAs).
+func TestNilTrustPool(t *testing.T) {
+	noLeak(t)
+	f := newFixture(t)
+	t.Setenv("SSL_CERT_FILE", f.caFile) // the system roots, if they are ever read
+	t.Setenv("SSL_CERT_DIR", t.TempDir())
+	d := f.device("dev-1", imprint.CertificateActive)
+	m := f.mqtt(func(c *gateway.MQTTConfig) { c.Listener.Trust = staticTrust{nil} })
+	if c, err := f.tryTLS(m.Addr().String(), d); err == nil {
+		c.Close()
+		t.Error("TLS handshake succeeded with no trust pool")
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("Close() error = %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close() error = %v", err)
+	}
+}

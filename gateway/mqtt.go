@@ -113,6 +113,10 @@ func (m *MQTT) Serve() error { return m.server.Serve() }
 // goroutines of every connection.
 func (m *MQTT) Close() error {
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
 	m.closed = true
 	m.mu.Unlock()
 	m.stop()
