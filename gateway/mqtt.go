@@ -22,9 +22,19 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-// DefaultMaxKeepalive is the longest MQTT keepalive a client may ask for, in
-// AWS IoT's bound; a client asking for none or for more is held to it.
-const DefaultMaxKeepalive = 1200 * time.Second
+// Limits of the MQTT server.
+const (
+	// DefaultMaxKeepalive is the longest MQTT keepalive a client may ask
+	// for, in AWS IoT's bound; a client asking for none or for more is held
+	// to it.
+	DefaultMaxKeepalive = 1200 * time.Second
+	// MaxPacketSize is the largest MQTT packet a client may send, in bytes:
+	// AWS IoT's message size limit; a larger one ends the connection.
+	MaxPacketSize = 128 << 10
+	// MaxSessionExpiry is how long a persistent session is kept after its
+	// client disconnects.
+	MaxSessionExpiry = time.Hour
+)
 
 // Connector decides whether a device may connect: *provisioning.Engine.
 type Connector interface {
@@ -88,7 +98,15 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	m.ctx, m.stop = context.WithCancel(context.Background())
 	// The broker's own log says little a device operator needs; its
 	// warnings go to ours at debug level.
-	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = MaxPacketSize
+	caps.MaximumSessionExpiryInterval = uint32(MaxSessionExpiry / time.Second)
+	caps.MinimumProtocolVersion = 4 // 3.1.1 and 5
+	// Topic aliases are left out: the broker decides a PUBLISH before it
+	// resolves its alias.
+	caps.TopicAliasMaximum = 0
+	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := m.server.AddHook(&hook{m: m}, nil); err != nil {
 		l.Close()
 		return nil, err
@@ -238,7 +256,7 @@ func (h *hook) ID() string { return "imprint" }
 
 func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
-		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnDisconnect}, []byte{b})
+		mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnPublish, mqtt.OnDisconnect}, []byte{b})
 }
 
 // OnConnect decides the CONNECT with the engine. A refusal is answered
@@ -334,10 +352,33 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	}
 	decided := make(map[string]bool, len(pk.Filters))
 	for _, f := range pk.Filters {
-		decided[f.Filter] = s.conn.Decider.Allowed(policy.ActionSubscribe, "topicfilter/"+f.Filter)
+		// The broker's own $SYS topics are nobody's, whatever a policy says.
+		decided[f.Filter] = !strings.HasPrefix(f.Filter, mqtt.SysPrefix) &&
+			s.conn.Decider.Allowed(policy.ActionSubscribe, "topicfilter/"+f.Filter)
 	}
 	s.subscribing.Store(&decided)
 	return pk
+}
+
+// OnPublish refuses a retained PUBLISH that iot:RetainPublish does not
+// allow on topic/<topic> (iot:Publish was decided already), as the broker
+// refuses a PUBLISH: QoS 0 is dropped, MQTT 5 QoS 1 and 2 are answered
+// 0x87, and an MQTT 3.1.1 client is disconnected.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if !pk.FixedHeader.Retain {
+		return pk, nil
+	}
+	if s := h.m.sessions.of(cl); s != nil && s.conn.Decider.Allowed(policy.ActionRetainPublish, "topic/"+pk.TopicName) {
+		return pk, nil
+	}
+	switch {
+	case pk.FixedHeader.Qos == 0:
+	case cl.Properties.ProtocolVersion == 5:
+		return pk, packets.ErrNotAuthorized
+	default:
+		cl.Stop(packets.ErrNotAuthorized)
+	}
+	return pk, packets.ErrRejectPacket
 }
 
 // OnSubscribed ends what OnSubscribe began.

@@ -151,6 +151,19 @@ publish:
 	if !strings.Contains(out, "135") && !strings.Contains(strings.ToLower(out), "not authori") {
 		t.Errorf("mosquitto_pub on other/temp: %v, %q; want PUBACK not authorized (135)", err, out)
 	}
+	// A retained publication needs iot:RetainPublish, which the policy
+	// does not give: nothing is retained.
+	out, err = f.mosquitto("mosquitto_pub", m, d, "-V", "mqttv5", "-i", "sensor-1", "-q", "1", "-r", "-t", "sensor-1/state", "-m", "on", "-d")
+	if !strings.Contains(out, "135") && !strings.Contains(strings.ToLower(out), "not authori") {
+		t.Errorf("retained mosquitto_pub on sensor-1/state: %v, %q; want PUBACK not authorized (135)", err, out)
+	}
+	// $SYS is nobody's, whatever the policy says.
+	all := f.device("all", imprint.CertificateActive)
+	f.policy(all.cert.ID, "everything", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}`)
+	out, err = f.mosquitto("mosquitto_sub", m, all, "-V", "mqttv5", "-i", "all", "-t", "$SYS/#", "-C", "1", "-W", "5")
+	if !strings.Contains(out, "All subscription requests were denied") {
+		t.Errorf("mosquitto_sub on $SYS/#: %v, %q; want the subscription denied", err, out)
+	}
 	// A client ID the policy does not allow cannot connect.
 	out, err = f.mosquitto("mosquitto_pub", m, d, "-V", "mqttv5", "-i", "someone-else", "-t", "sensor-1/temp", "-m", "1")
 	if err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
