@@ -161,7 +161,8 @@ func TestDeadlines(t *testing.T) {
 
 // TestCaps closes at once a connection from an address that has as many
 // connections open (in their handshake) as its cap, leaves those open, and
-// admits one again when one of them ends.
+// admits one again when one of them ends; and the same for the cap on all
+// connections.
 func TestCaps(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
@@ -201,6 +202,20 @@ func TestCaps(t *testing.T) {
 	}
 	conns[0].Close()
 	eventually(t, 10*time.Second, "a connection admitted again after one ended", func() bool { return open(dial()) })
+
+	// The cap on all connections, whatever their address.
+	m = f.mqtt(func(c *gateway.MQTTConfig) {
+		c.Listener.MaxConns = 2
+		c.Listener.HandshakeTimeout = time.Minute
+	})
+	if a, b := dial(), dial(); !open(a) || !open(b) {
+		t.Fatal("connections under the total cap closed")
+	}
+	over = dial()
+	over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := over.Read(make([]byte, 1)); !errors.Is(err, io.EOF) && !isReset(err) {
+		t.Errorf("connection over the total cap: read error %v, want it closed", err)
+	}
 }
 
 func isReset(err error) bool {
