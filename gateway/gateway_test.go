@@ -34,7 +34,7 @@ var ctx = context.Background()
 // device client needs to trust the gateway, and the listener settings of a
 // gateway on 127.0.0.1.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	url    string // the database's
 	db     *postgres.DB
@@ -60,7 +60,7 @@ func (r *relay) Invalidate(caID, serial string) {
 	}
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -159,7 +159,7 @@ func (f *fixture) policy(certID, name, doc string) {
 
 // mustTool returns the path of a command-line tool the test drives. Without
 // it the test is skipped, or fails when CI is set.
-func mustTool(t *testing.T, name string) string {
+func mustTool(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
