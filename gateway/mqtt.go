@@ -399,12 +399,17 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if write {
 		return s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
 	}
+	receive := func() bool { return s.conn.Decider.Allowed(policy.ActionReceive, "topic/"+topic) }
 	if decided := s.subscribing.Load(); decided != nil {
 		if ok, found := (*decided)[topic]; found {
-			return ok
+			// The broker asks the same way about a filter of the SUBSCRIBE
+			// and about a delivery to this client: a filter without
+			// wildcards could be either, so it needs both, and nothing is
+			// delivered that iot:Receive does not allow.
+			return ok && (strings.ContainsAny(topic, "+#") || receive())
 		}
 	}
-	return s.conn.Decider.Allowed(policy.ActionReceive, "topic/"+topic)
+	return receive()
 }
 
 // OnDisconnect forgets the client's session.

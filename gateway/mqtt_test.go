@@ -164,6 +164,20 @@ publish:
 	if !strings.Contains(out, "All subscription requests were denied") {
 		t.Errorf("mosquitto_sub on $SYS/#: %v, %q; want the subscription denied", err, out)
 	}
+	// A filter without wildcards needs iot:Receive on its topic too; one
+	// with wildcards only iot:Subscribe.
+	deaf := f.device("deaf", imprint.CertificateActive)
+	f.policy(deaf.cert.ID, "subscribe-only", `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+		{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/x/*"}]}`)
+	out, err = f.mosquitto("mosquitto_sub", m, deaf, "-V", "mqttv5", "-i", "deaf", "-t", "x/y", "-C", "1", "-W", "5")
+	if !strings.Contains(out, "All subscription requests were denied") {
+		t.Errorf("mosquitto_sub on x/y without iot:Receive: %v, %q; want the subscription denied", err, out)
+	}
+	out, _ = f.mosquitto("mosquitto_sub", m, deaf, "-V", "mqttv5", "-i", "deaf", "-t", "x/+", "-C", "1", "-W", "1")
+	if strings.Contains(out, "denied") {
+		t.Errorf("mosquitto_sub on x/+ with iot:Subscribe: %q; want it granted", out)
+	}
 	// A client ID the policy does not allow cannot connect.
 	out, err = f.mosquitto("mosquitto_pub", m, d, "-V", "mqttv5", "-i", "someone-else", "-t", "sensor-1/temp", "-m", "1")
 	if err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
