@@ -1,0 +1,144 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+
+	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/policy"
+)
+
+// The protocols a device connects by, as ConnectRequest.Protocol names them.
+const (
+	ProtocolMQTT  = "mqtt"
+	ProtocolHTTPS = "https"
+)
+
+// ConnectRequest is a device connecting to the device gateway.
+type ConnectRequest struct {
+	// Chain is the client's certificate chain as the gateway verified it,
+	// the leaf first and its issuer next. Required.
+	Chain []*x509.Certificate
+	// Protocol is ProtocolMQTT or ProtocolHTTPS. An MQTT connection must be
+	// allowed iot:Connect on client/<ClientID>.
+	Protocol string
+	// ClientID is the MQTT client ID (iot:ClientId); "" over HTTPS.
+	ClientID string
+	// SourceIP is the client's address as the socket says (aws:SourceIp);
+	// the zero Addr for none.
+	SourceIP netip.Addr
+	// ConnectAttributes are the MQTT CONNECT's attributes
+	// (iot:ConnectAttributes), such as "PersistentConnect" and "LastWill".
+	ConnectAttributes []string
+}
+
+// Connection is a device let in: what it is, and what its policies allow it
+// for the life of the connection.
+type Connection struct {
+	CertificateID string
+	CAID          string
+	Serial        string // lowercase hex
+	Status        imprint.CertificateStatus
+	// ThingName is the thing the connection speaks for ("" for none): the
+	// one named by the client ID, else the one thing the certificate is
+	// attached to.
+	ThingName string
+	// Decider decides the connection's later actions in memory.
+	Decider *Decider
+}
+
+// Decider decides what a connection may do, with the policies that were
+// effective when it connected and the connection's policy variables. It
+// reads no database: a connection whose certificate changes standing is
+// closed rather than re-decided. Safe for concurrent use.
+type Decider struct {
+	base     policy.Request
+	policies []*policy.Policy
+}
+
+// Allowed reports whether the policies allow action on resource (the short
+// form, such as "topic/a/b"). It costs one pass over the policies'
+// statements and allocates nothing in the common case.
+func (d *Decider) Allowed(action policy.Action, resource string) bool {
+	if d == nil {
+		return false
+	}
+	req := d.base
+	req.Action, req.Resource = action, resource
+	return policy.Decide(&req, d.policies...).Allowed()
+}
+
+// Connect decides whether a device may connect with the verified chain of
+// req: its certificate must be registered and ACTIVE, and over MQTT its
+// policies must allow iot:Connect on client/<clientId>. The certificate is
+// found by one indexed lookup of its ID. Returns Unauthorized for a
+// certificate Imprint does not know, Forbidden (with the reason) for one
+// that is not ACTIVE or whose policies refuse the connection, and Invalid for
+// a request without a chain.
+func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, error) {
+	if len(req.Chain) == 0 || req.Chain[0] == nil {
+		return nil, imprint.Errorf(imprint.Unauthorized, "a client certificate is required")
+	}
+	leaf := req.Chain[0]
+	id := ca.CertificateID(leaf.Raw)
+	c, err := e.store.Certificate(ctx, id)
+	if imprint.ErrorKind(err) == imprint.NotFound {
+		return e.firstConnection(ctx, req, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := connectable(c); err != nil {
+		return nil, err
+	}
+	thing, err := e.authorizationThing(ctx, c.ID, AuthorizeRequest{ClientID: req.ClientID})
+	if err != nil {
+		return nil, err
+	}
+	policies, err := e.authorizationPolicies(ctx, c.ID, thing, AuthorizeRequest{})
+	if err != nil {
+		return nil, err
+	}
+	conn := &Connection{CertificateID: c.ID, CAID: c.CAID, Serial: c.Serial, Status: c.Status,
+		Decider: &Decider{policies: policies, base: policy.Request{ClientID: req.ClientID, CertificateID: c.ID,
+			SourceIP: req.SourceIP, ConnectAttributes: req.ConnectAttributes, Thing: thing,
+			Certificate: policy.CertificateContext(leaf)}}}
+	if thing != nil {
+		conn.ThingName = thing.Name
+	}
+	if req.Protocol == ProtocolMQTT && !conn.Decider.Allowed(policy.ActionConnect, "client/"+req.ClientID) {
+		return nil, imprint.Errorf(imprint.Forbidden, "the policies of certificate %s do not allow iot:Connect on client/%s",
+			c.ID, req.ClientID)
+	}
+	return conn, nil
+}
+
+// connectable returns why a device holding c may not connect, or nil if it
+// may.
+func connectable(c *imprint.Certificate) error {
+	switch c.Status {
+	case imprint.CertificateActive:
+		return nil
+	case imprint.CertificatePendingActivation:
+		return imprint.Errorf(imprint.Forbidden, "certificate %s is PENDING_ACTIVATION: it connects once it is activated", c.ID)
+	case imprint.CertificateRevoked:
+		return imprint.Errorf(imprint.Forbidden, "certificate %s is REVOKED", c.ID)
+	}
+	return imprint.Errorf(imprint.Forbidden, "certificate %s is %s: only ACTIVE certificates connect", c.ID, c.Status)
+}
+
+// firstConnection is the connection of a certificate Imprint has no record
+// of, signed by an ACTIVE CA the gateway trusts. This is where just-in-time
+// provisioning (a CA with a template) and just-in-time registration (a CA
+// with auto-registration and no template) will register it; for now such a
+// certificate is refused.
+func (e *Engine) firstConnection(_ context.Context, req ConnectRequest, id string) (*Connection, error) {
+	issuer := ""
+	if len(req.Chain) > 1 && req.Chain[1] != nil {
+		issuer = fmt.Sprintf(" (issued by CA %s)", ca.CertificateID(req.Chain[1].Raw))
+	}
+	return nil, imprint.Errorf(imprint.Unauthorized, "certificate %s%s is not registered", id, issuer)
+}
