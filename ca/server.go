@@ -45,7 +45,7 @@ func (a *Authority) IssueServerCertificate(ctx context.Context, hosts []string) 
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	key, err := GenerateKey(imprint.KeyECDSAP256)
+	key, err := imprint.KeyECDSAP256.GenerateKey()
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}

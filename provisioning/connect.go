@@ -3,7 +3,6 @@ package provisioning
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"net/netip"
 
 	"github.com/imprint-iot/imprint"
@@ -74,10 +73,13 @@ func (d *Decider) Allowed(action policy.Action, resource string) bool {
 // Connect decides whether a device may connect with the verified chain of
 // req: its certificate must be registered and ACTIVE, and over MQTT its
 // policies must allow iot:Connect on client/<clientId>. The certificate is
-// found by one indexed lookup of its ID. Returns Unauthorized for a
-// certificate Imprint does not know, Forbidden (with the reason) for one
-// that is not ACTIVE or whose policies refuse the connection, and Invalid for
-// a request without a chain.
+// found by one indexed lookup of its ID. A certificate its CA provisions on
+// first connection and that was not provisioned yet goes through
+// ProvisionFirstConnection first (JITP, JITR), and the connection goes on
+// when that leaves it ACTIVE. Returns Unauthorized for a certificate Imprint
+// does not know and may not register, Forbidden (with the reason) for one
+// that is not ACTIVE, whose template failed, or whose policies refuse the
+// connection.
 func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, error) {
 	if len(req.Chain) == 0 || req.Chain[0] == nil {
 		return nil, imprint.Errorf(imprint.Unauthorized, "a client certificate is required")
@@ -85,8 +87,10 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	leaf := req.Chain[0]
 	id := ca.CertificateID(leaf.Raw)
 	c, err := e.store.Certificate(ctx, id)
-	if imprint.ErrorKind(err) == imprint.NotFound {
-		return e.firstConnection(ctx, req, id)
+	if imprint.ErrorKind(err) == imprint.NotFound || err == nil && e.firstConnectionDue(c) {
+		if c, err = e.firstConnection(ctx, req, c); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -130,15 +134,42 @@ func connectable(c *imprint.Certificate) error {
 	return imprint.Errorf(imprint.Forbidden, "certificate %s is %s: only ACTIVE certificates connect", c.ID, c.Status)
 }
 
-// firstConnection is the connection of a certificate Imprint has no record
-// of, signed by an ACTIVE CA the gateway trusts. This is where just-in-time
-// provisioning (a CA with a template) and just-in-time registration (a CA
-// with auto-registration and no template) will register it; for now such a
-// certificate is refused.
-func (e *Engine) firstConnection(_ context.Context, req ConnectRequest, id string) (*Connection, error) {
-	issuer := ""
-	if len(req.Chain) > 1 && req.Chain[1] != nil {
-		issuer = fmt.Sprintf(" (issued by CA %s)", ca.CertificateID(req.Chain[1].Raw))
+// firstConnectionDue reports whether a recorded certificate is still to go
+// through its first connection: its CA provisions devices on their first
+// connection, and it was not provisioned yet (issued by Imprint, or
+// registered by an admin), or it waits for activation under JITR (every
+// attempt tells automation again).
+func (e *Engine) firstConnectionDue(c *imprint.Certificate) bool {
+	if !c.ProvisionedAt.IsZero() {
+		return false
 	}
-	return nil, imprint.Errorf(imprint.Unauthorized, "certificate %s%s is not registered", id, issuer)
+	issuer, err := e.ca.CA(c.CAID)
+	if err != nil || !issuer.AutoRegistration || issuer.Status != imprint.CAActive {
+		return false
+	}
+	if issuer.ProvisioningTemplate != "" {
+		return c.Status == imprint.CertificatePendingActivation || c.Status == imprint.CertificateActive
+	}
+	return c.Status == imprint.CertificatePendingActivation
+}
+
+// firstConnection runs the first connection of the leaf of req (c, if it
+// is recorded) under the CA that signed it directly: the one it is recorded
+// under, or for an unknown certificate the one the gateway verified it
+// against, req.Chain[1].
+func (e *Engine) firstConnection(ctx context.Context, req ConnectRequest, c *imprint.Certificate) (*imprint.Certificate, error) {
+	var caID string
+	switch {
+	case c != nil:
+		caID = c.CAID
+	case len(req.Chain) > 1 && req.Chain[1] != nil:
+		caID = ca.CertificateID(req.Chain[1].Raw)
+	default:
+		return nil, imprint.Errorf(imprint.Unauthorized, "certificate %s is not registered", ca.CertificateID(req.Chain[0].Raw))
+	}
+	p, err := e.ProvisionFirstConnection(ctx, FirstConnection{Leaf: req.Chain[0], CAID: caID})
+	if err != nil {
+		return nil, err
+	}
+	return p.Certificate, nil
 }

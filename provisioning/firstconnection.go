@@ -102,6 +102,11 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 	if err != nil || issuer.Status != imprint.CAActive {
 		return nil, imprint.Errorf(imprint.Unauthorized, "the certificate's CA %s is not a registered ACTIVE CA", fc.CAID)
 	}
+	if !issuer.AutoRegistration {
+		return nil, imprint.Errorf(imprint.Unauthorized,
+			"certificate %s is not registered, and its CA %s does not register certificates on their first connection",
+			ca.CertificateID(fc.Leaf.Raw), issuer.ID)
+	}
 	if e.provisioning == nil {
 		return nil, imprint.Errorf(imprint.Unavailable, "first connections are not served here")
 	}
@@ -118,7 +123,7 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 	var out *Provisioned
 	err = e.provisioning.InProvisioningTx(ctx, func(tx ProvisioningTx) error {
 		var err error
-		out, err = e.firstConnection(ctx, tx, issuer, &record, plan)
+		out, err = e.firstConnectionTx(ctx, tx, issuer, &record, plan)
 		return err
 	})
 	switch k := imprint.ErrorKind(err); {
@@ -147,8 +152,8 @@ func (e *Engine) jitpPlan(ctx context.Context, name string, leaf *x509.Certifica
 	return tpl.Evaluate(templates.Input{Certificate: templates.CertificateParameters(leaf)})
 }
 
-// firstConnection is ProvisionFirstConnection's transaction.
-func (e *Engine) firstConnection(ctx context.Context, tx ProvisioningTx, issuer *imprint.CA, record *imprint.Certificate,
+// firstConnectionTx is ProvisionFirstConnection's transaction.
+func (e *Engine) firstConnectionTx(ctx context.Context, tx ProvisioningTx, issuer *imprint.CA, record *imprint.Certificate,
 	plan *templates.Plan) (*Provisioned, error) {
 	actor := deviceActor(record.ID)
 	if err := tx.LockFirstConnection(ctx, record.ID); err != nil {
