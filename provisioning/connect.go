@@ -98,6 +98,9 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	if err := connectable(c); err != nil {
 		return nil, err
 	}
+	if issuer, err := e.ca.CA(c.CAID); err != nil || issuer.Status != imprint.CAActive {
+		return nil, imprint.Errorf(imprint.Forbidden, "the CA %s of certificate %s is not ACTIVE", c.CAID, c.ID)
+	}
 	thing, err := e.authorizationThing(ctx, c.ID, AuthorizeRequest{ClientID: req.ClientID})
 	if err != nil {
 		return nil, err

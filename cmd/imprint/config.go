@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
+	imprintserver "github.com/imprint-iot/imprint/cmd/imprint/server"
 )
 
 // config is the server's configuration. Each field comes from a flag, else
@@ -35,6 +37,11 @@ type config struct {
 	LogFormat      string // IMPRINT_LOG_FORMAT
 	DebugListen    string // IMPRINT_DEBUG_LISTEN
 	MetricsListen  string // IMPRINT_METRICS_LISTEN
+	MQTTListen     string // IMPRINT_MQTT_LISTEN
+	DeviceListen   string // IMPRINT_DEVICE_LISTEN
+	DeviceHosts    string // IMPRINT_DEVICE_HOSTNAMES
+	DeviceTLSCert  string // IMPRINT_DEVICE_TLS_CERT
+	DeviceTLSKey   string // IMPRINT_DEVICE_TLS_KEY
 	AdminTokenFile string // IMPRINT_ADMIN_TOKEN_FILE
 
 	CRLValidity      time.Duration // IMPRINT_CRL_VALIDITY
@@ -76,6 +83,11 @@ func serverFlags(fs *flag.FlagSet, getenv func(string) string) *config {
 	str(&c.DebugListen, "debug-listen", "IMPRINT_DEBUG_LISTEN", "", "address for Go's pprof profiles (off when empty; keep it on loopback)")
 	str(&c.OutboundAllow, "outbound-allow", "IMPRINT_OUTBOUND_ALLOW", "", "comma-separated CIDR prefixes of internal addresses webhooks and hooks may reach")
 	str(&c.TrustedProxies, "trusted-proxies", "IMPRINT_TRUSTED_PROXIES", "", "comma-separated CIDR prefixes of proxies whose X-Forwarded-For and X-Real-IP are believed (none when empty)")
+	str(&c.MQTTListen, "mqtt-listen", "IMPRINT_MQTT_LISTEN", "127.0.0.1:8883", "address of the MQTT device listener (mutual TLS); \"off\" for none")
+	str(&c.DeviceListen, "device-listen", "IMPRINT_DEVICE_LISTEN", "127.0.0.1:8443", "address of the HTTPS device API listener (mutual TLS); \"off\" for none")
+	str(&c.DeviceHosts, "device-hostnames", "IMPRINT_DEVICE_HOSTNAMES", "localhost,127.0.0.1", "comma-separated names and addresses the device listeners' certificate is issued for")
+	str(&c.DeviceTLSCert, "device-tls-cert", "IMPRINT_DEVICE_TLS_CERT", "", "PEM certificate chain of the device listeners; empty: issued by Imprint's CA and renewed")
+	str(&c.DeviceTLSKey, "device-tls-key", "IMPRINT_DEVICE_TLS_KEY", "", "PEM private key of the device listeners' certificate")
 	str(&c.MetricsListen, "metrics-listen", "IMPRINT_METRICS_LISTEN", "", "address of a listener of its own for /metrics, which then leaves the API listener; empty serves it on the API listener")
 	str(&c.AdminTokenFile, "admin-token-file", "IMPRINT_ADMIN_TOKEN_FILE", "", "file the first admin token is written to (mode 0600) instead of the output; empty writes it to admin-token in the data directory and prints it")
 	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
@@ -121,6 +133,17 @@ func (c *config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if (c.DeviceTLSCert == "") != (c.DeviceTLSKey == "") {
+		return errors.New("IMPRINT_DEVICE_TLS_CERT and IMPRINT_DEVICE_TLS_KEY go together")
+	}
+	for name, addr := range map[string]string{"IMPRINT_MQTT_LISTEN": c.MQTTListen, "IMPRINT_DEVICE_LISTEN": c.DeviceListen} {
+		if addr == "off" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q: %w (or \"off\")", name, addr, err)
+		}
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -221,4 +244,32 @@ func (c *config) passphrase(log *slog.Logger) ([]byte, error) {
 	log.Warn("no CA passphrase configured; generated one beside the keys (set IMPRINT_CA_PASSPHRASE_FILE to keep it elsewhere)",
 		"path", path)
 	return []byte(pass), nil
+}
+
+// devices returns the device gateway's settings: its listeners ("off" is
+// none), and the listeners' certificate, loaded from the files when given.
+func (c *config) devices() (*imprintserver.Devices, error) {
+	d := &imprintserver.Devices{MQTTAddress: c.MQTTListen, DeviceAddress: c.DeviceListen}
+	if d.MQTTAddress == "off" {
+		d.MQTTAddress = ""
+	}
+	if d.DeviceAddress == "off" {
+		d.DeviceAddress = ""
+	}
+	if d.MQTTAddress == "" && d.DeviceAddress == "" {
+		return nil, nil
+	}
+	for _, h := range strings.Split(c.DeviceHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			d.Hostnames = append(d.Hostnames, h)
+		}
+	}
+	if c.DeviceTLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.DeviceTLSCert, c.DeviceTLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load the device listeners' certificate: %w", err)
+		}
+		d.Certificate = cert
+	}
+	return d, nil
 }

@@ -45,10 +45,30 @@ func getenvFrom(m map[string]string) func(string) string {
 // server is a running `imprint serve`.
 type server struct {
 	url, token string
+	mqtt       string // host:port of the MQTT listener
+	devices    string // host:port of the HTTPS device API
 	stop       func() error
 }
 
-var readyRE = regexp.MustCompile(`API:\s+(https?://\S+)/v1`)
+var (
+	readyRE   = regexp.MustCompile(`API:\s+(https?://\S+)/v1`)
+	mqttRE    = regexp.MustCompile(`MQTT:\s+mqtts://(\S+)`)
+	devicesRE = regexp.MustCompile(`Devices:\s+https://(\S+)/device/v1`)
+)
+
+// serveArgs are the arguments of a test server: every listener on a free
+// loopback port, unless env names one.
+func serveArgs(env map[string]string) []string {
+	args := []string{"serve", "--listen", "127.0.0.1:0"}
+	if env["IMPRINT_MQTT_LISTEN"] == "" {
+		args = append(args, "--mqtt-listen", "127.0.0.1:0")
+	}
+	if env["IMPRINT_DEVICE_LISTEN"] == "" {
+		args = append(args, "--device-listen", "127.0.0.1:0")
+	}
+	return args
+}
+
 var tokenRE = regexp.MustCompile(`\n\s+(imp_\S+)\n`)
 
 // startServe runs `imprint serve` on a free port and waits until it is ready.
@@ -63,7 +83,7 @@ func startServeWith(t *testing.T, env map[string]string, client *http.Client) *s
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0"}, getenvFrom(env), out, errOut) }()
+	go func() { done <- run(ctx, serveArgs(env), getenvFrom(env), out, errOut) }()
 	stop := func() error {
 		cancel()
 		select {
@@ -80,6 +100,12 @@ func startServeWith(t *testing.T, env map[string]string, client *http.Client) *s
 			s := &server{url: m[1], stop: stop}
 			if tm := tokenRE.FindStringSubmatch(out.String()); tm != nil {
 				s.token = tm[1]
+			}
+			if mm := mqttRE.FindStringSubmatch(out.String()); mm != nil {
+				s.mqtt = mm[1]
+			}
+			if dm := devicesRE.FindStringSubmatch(out.String()); dm != nil {
+				s.devices = dm[1]
 			}
 			waitReady(t, client, s.url)
 			return s

@@ -54,7 +54,7 @@ func TestServeOutboundAllow(t *testing.T) {
 func TestServeOutboundAllowInvalid(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"IMPRINT_DATA_DIR": t.TempDir(), "IMPRINT_OUTBOUND_ALLOW": "127.0.0.0/8,localhost"}
-	err := run(context.Background(), []string{"serve", "--listen", "127.0.0.1:0"}, getenvFrom(env), io.Discard, io.Discard)
+	err := run(context.Background(), serveArgs(env), getenvFrom(env), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "IMPRINT_OUTBOUND_ALLOW") || !strings.Contains(err.Error(), "localhost") {
 		t.Errorf("serve with IMPRINT_OUTBOUND_ALLOW=127.0.0.0/8,localhost = %v, want an error naming the bad entry", err)
 	}

@@ -158,13 +158,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if len(cfg.outboundAllow) > 0 {
 		e.log.Info("outbound requests may reach these internal addresses", "allow", cfg.outboundAllow)
 	}
+	devices, err := cfg.devices()
+	if err != nil {
+		return err
+	}
 	app, err := imprintserver.New(ctx, imprintserver.Config{Log: e.log, DB: e.db, CA: auth, SecretKey: key, Registry: reg,
 		MetricsElsewhere: cfg.MetricsListen != "",
 		CRL:              ca.CRLOptions{Validity: cfg.CRLValidity, RebuildAfter: cfg.CRLRebuild},
 		OCSP:             ca.OCSPOptions{Validity: cfg.OCSPValidity}, OCSPMaxAge: cfg.OCSPMaxAge,
 		RenewalGrace: cfg.RenewalGrace, PolicyLimits: policy.Limits{MaxCharacters: cfg.MaxPolicyChars},
 		MaxTemplateVersions: cfg.MaxVersions, WebhookAllowHTTP: cfg.WebhookAllowHTTP,
-		OutboundAllow: cfg.outboundAllow, TrustedProxies: cfg.trustedProxies})
+		OutboundAllow: cfg.outboundAllow, TrustedProxies: cfg.trustedProxies, Devices: devices})
 	if err != nil {
 		return err
 	}
@@ -197,7 +201,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.DebugListen != "" {
 		go serveDebug(ctx, cfg.DebugListen, e.log)
 	}
-	printReady(stdout, cfg, token)
+	printReady(stdout, cfg, app, token)
 	e.log.Info("serving", "api", cfg.PublicURL, "listen", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -241,8 +245,17 @@ func (c *config) adminTokenPath() string {
 	return filepath.Join(c.DataDir, "admin-token")
 }
 
-func printReady(w io.Writer, cfg *config, token string) {
+func printReady(w io.Writer, cfg *config, app *imprintserver.Server, token string) {
 	fmt.Fprintf(w, "Imprint is running.\n  API:        %s/v1\n  Health:     %s/readyz\n", cfg.PublicURL, cfg.PublicURL)
+	if a := app.MQTTAddr(); a != nil {
+		fmt.Fprintf(w, "  MQTT:       mqtts://%s (client certificates required)\n", a)
+	}
+	if a := app.DeviceAddr(); a != nil {
+		fmt.Fprintf(w, "  Devices:    https://%s/device/v1 (client certificates required)\n", a)
+	}
+	if app.MQTTAddr() != nil || app.DeviceAddr() != nil {
+		fmt.Fprintf(w, "  Devices trust %s/ca/device-endpoint.pem for the device listeners\n", cfg.PublicURL)
+	}
 	switch {
 	case token != "" && cfg.AdminTokenFile == "":
 		fmt.Fprintf(w, "  Admin token (shown once, also saved to %s):\n    %s\n", cfg.adminTokenPath(), token)

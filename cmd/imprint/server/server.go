@@ -66,6 +66,8 @@ type Config struct {
 	OutboundAllow []netip.Prefix
 	// TrustedProxies are the proxies whose forwarding headers are believed.
 	TrustedProxies []netip.Prefix
+	// Devices, if not nil, opens the device gateway's listeners.
+	Devices *Devices
 }
 
 // Server is a built server whose background workers run until Close.
@@ -79,10 +81,12 @@ type Server struct {
 	Tokens   *api.TokenCache
 	Registry *prometheus.Registry
 
-	log    *slog.Logger
-	db     *postgres.DB
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	log     *slog.Logger
+	db      *postgres.DB
+	bg      context.Context // ends at Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	devices *devices // nil without device listeners
 }
 
 // New builds the server and starts its background workers (CRL publishing,
@@ -108,13 +112,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	dispatcher := webhooks.NewDispatcher(db, secrets, guard.Client(outbound.ClientOptions{}), log)
 	jobs := revocation.NewRunner(db, log)
 	tokens := api.NewTokenCache(db, log)
+	standing := &gatewayStanding{}
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log,
-		Standing: []provisioning.StandingListener{ocsp}, RenewalGrace: cfg.RenewalGrace,
+		Standing: []provisioning.StandingListener{ocsp, standing}, RenewalGrace: cfg.RenewalGrace,
 		PolicyLimits: cfg.PolicyLimits, MaxTemplateVersions: cfg.MaxTemplateVersions,
 		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db}})
 
 	bg, cancel := context.WithCancel(ctx)
-	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, cancel: cancel}
+	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, bg: bg, cancel: cancel}
 	channels := []string{imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens}
 	listening := make(chan struct{})
 	heard := map[string]bool{}
@@ -125,11 +130,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				crls.Notify(channel, payload)
 				ocsp.Notify(channel, payload)
 				dispatcher.Notify(channel, payload)
+				if m := standing.mqtt.Load(); m != nil {
+					m.Notify(channel, payload) // the kill switch on this replica too
+				}
 			case imprint.ChannelCRLs:
 				crls.Notify(channel, payload)
 			case imprint.ChannelCAs:
 				if err := auth.Reload(bg); err != nil && bg.Err() == nil {
 					log.Error("reload CAs", "err", err)
+				}
+				if m := standing.mqtt.Load(); m != nil && payload != "" {
+					m.Notify(imprint.ChannelRevocations, payload+" *") // sessions of a CA made INACTIVE end
 				}
 			case imprint.ChannelTokens:
 				tokens.Notify(channel, payload)
@@ -159,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ops.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	}
 	ops.Get("/openapi.yaml", api.HandleOpenAPI)
+	ops.Get("/ca/device-endpoint.pem", s.handleDeviceEndpointPEM)
 	r.Group(pki.Routes(pki.Deps{Common: common, CA: auth, CRLs: crls, OCSP: ocsp, OCSPMaxAge: cfg.OCSPMaxAge}))
 	r.Mount("/v1", api.NewHandler(api.Deps{Common: common, Engine: engine, CA: auth, Store: db,
 		Jobs: jobs, Events: hub, Secrets: secrets, Tokens: tokens,
@@ -167,6 +179,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	select {
 	case <-listening:
+		if cfg.Devices != nil {
+			if err := s.startDevices(ctx, cfg.Devices, engine, standing); err != nil {
+				s.Close()
+				return nil, err
+			}
+		}
 		return s, nil
 	case <-bg.Done():
 		s.Close()
@@ -183,9 +201,11 @@ func (s *Server) start(f func()) {
 	}()
 }
 
-// Close stops the background workers and waits for them to end.
+// Close stops the device listeners and the background workers and waits
+// for them to end.
 func (s *Server) Close() {
 	s.cancel()
+	s.devices.close()
 	s.wg.Wait()
 }
 
