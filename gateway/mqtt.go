@@ -57,8 +57,8 @@ type MQTTConfig struct {
 // MQTT is the MQTT 3.1.1 and 5 broker of the device gateway: an embedded
 // broker behind the front door, every CONNECT put to the engine, every
 // PUBLISH, SUBSCRIBE and delivery decided by the session's policies. It is
-// a provisioning.StandingListener: Invalidate closes the sessions of a
-// certificate whose standing changed.
+// a provisioning.StandingListener: Invalidate decides the sessions of a
+// certificate whose standing changed again, and closes those now refused.
 type MQTT struct {
 	cfg      MQTTConfig
 	listener *Listener
@@ -143,21 +143,24 @@ func (m *MQTT) Close() error {
 	return m.listener.Close()
 }
 
-// Invalidate closes every live session of the certificate caID and serial
-// name: its standing changed (revoked, deactivated, renewed), and the next
-// connection is decided again. Serial "*" names many certificates of the CA
-// at once, and an empty caID any certificate: their sessions are decided
-// again by the engine, in the background, and those it refuses are closed.
-// Invalidate is the engine's StandingListener; Notify is the same for the
-// notifications of other replicas.
+// Invalidate has every live session of the certificate caID and serial
+// decided again: its standing changed (revoked, deactivated, renewed, or
+// activated, as by its own provisioning on first connection), and the
+// sessions the engine refuses now are closed, within the time of one
+// decision. Serial "*" names many certificates of the CA at once, and an
+// empty caID any certificate: their sessions are decided again the same
+// way, and only a refusal closes one (a decision that cannot be made now
+// keeps them). A session of one certificate whose decision fails for any
+// reason is closed. Invalidate is the engine's StandingListener; Notify is
+// the same for the notifications of other replicas.
 func (m *MQTT) Invalidate(caID, serial string) {
-	if caID != "" && serial != "*" {
-		for _, s := range m.sessions.invalidate(caID, serial) {
-			m.disconnect(s.client, "the standing of certificate "+s.conn.CertificateID+" changed: reconnect to be decided again")
-		}
-		return
+	one := caID != "" && serial != "*"
+	var ss []*session
+	if one {
+		ss = m.sessions.ofCertificate(caID, serial)
+	} else {
+		ss = m.sessions.ofCA(caID)
 	}
-	ss := m.sessions.ofCA(caID)
 	if len(ss) == 0 {
 		return
 	}
@@ -169,7 +172,7 @@ func (m *MQTT) Invalidate(caID, serial string) {
 	m.recheck.Add(1)
 	go func() {
 		defer m.recheck.Done()
-		m.decideAgain(ss)
+		m.decideAgain(ss, one)
 	}()
 }
 
@@ -186,8 +189,8 @@ func (m *MQTT) Notify(channel, payload string) {
 }
 
 // decideAgain puts sessions to the engine again and closes those it
-// refuses now.
-func (m *MQTT) decideAgain(ss []*session) {
+// refuses now; strict closes those it cannot decide too.
+func (m *MQTT) decideAgain(ss []*session, strict bool) {
 	for _, s := range ss {
 		if m.ctx.Err() != nil {
 			return
@@ -195,7 +198,7 @@ func (m *MQTT) decideAgain(ss []*session) {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.ConnectTimeout)
 		_, err := m.cfg.Engine.Connect(ctx, s.req)
 		cancel()
-		if k := imprint.ErrorKind(err); err != nil && (k == imprint.Unauthorized || k == imprint.Forbidden) {
+		if k := imprint.ErrorKind(err); err != nil && (strict || k == imprint.Unauthorized || k == imprint.Forbidden) {
 			m.sessions.removeSession(s)
 			m.disconnect(s.client, imprint.ErrorMessage(err))
 		}
@@ -275,6 +278,15 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	conn, err := h.m.cfg.Engine.Connect(ctx, req)
 	if err == nil {
 		err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
+	}
+	if imprint.ErrorKind(err) == imprint.Aborted {
+		// The certificate's standing changed while it was decided (by this
+		// very connection when it provisioned the certificate): decide it
+		// once more, from the standing as it is now.
+		started = time.Now()
+		if conn, err = h.m.cfg.Engine.Connect(ctx, req); err == nil {
+			err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
+		}
 	}
 	if err != nil {
 		h.refuse(cl, err)

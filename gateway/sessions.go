@@ -32,15 +32,15 @@ func newSessions() *sessions {
 
 func certKey(caID, serial string) string { return caID + " " + serial }
 
-// add registers s, decided from a start at started. Returns Forbidden if
-// the certificate's standing changed since.
+// add registers s, decided from a start at started. Returns Aborted if
+// the certificate's standing changed since: decide it again.
 func (r *sessions) add(s *session, started time.Time) error {
 	key := certKey(s.conn.CAID, s.conn.Serial)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, k := range []string{key, certKey(s.conn.CAID, "*"), allKey} {
 		if at, ok := r.invalidated[k]; ok && !at.Before(started) {
-			return imprint.Errorf(imprint.Forbidden, "the standing of certificate %s changed while it connected: connect again",
+			return imprint.Errorf(imprint.Aborted, "the standing of certificate %s changed while it connected: connect again",
 				s.conn.CertificateID)
 		}
 	}
@@ -101,9 +101,9 @@ func (r *sessions) drop(s *session) {
 // allKey marks an invalidation of every certificate.
 const allKey = "*"
 
-// invalidate forgets and returns the sessions of a certificate, and
-// remembers that its standing changed.
-func (r *sessions) invalidate(caID, serial string) []*session {
+// ofCertificate returns the sessions of a certificate, and remembers that
+// its standing changed.
+func (r *sessions) ofCertificate(caID, serial string) []*session {
 	key := certKey(caID, serial)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -111,7 +111,6 @@ func (r *sessions) invalidate(caID, serial string) []*session {
 	var out []*session
 	for s := range r.byCert[key] {
 		out = append(out, s)
-		r.drop(s)
 	}
 	return out
 }
