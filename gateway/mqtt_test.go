@@ -372,6 +372,52 @@ func TestMQTTRevoke(t *testing.T) {
 	}
 }
 
+// TestMQTTStandingStillAllowed: a notification that a certificate's
+// standing changed, when the change leaves it allowed (its activation by its
+// own first connection under JITP, on this replica or another), closes none
+// of its sessions; the session of a certificate now refused is closed.
+func TestMQTTStandingStillAllowed(t *testing.T) {
+	noLeak(t)
+	f := newFixture(t)
+	m := f.mqtt()
+	d := f.device("still-1", imprint.CertificateActive)
+	f.policy(d.cert.ID, "own", connectOwnID)
+	sub := f.mosquittoCmd("mosquitto_sub", m, d, "-V", "mqttv5", "-i", "still-1", "-t", "still-1/cmd")
+	var out bytes.Buffer
+	sub.Stdout, sub.Stderr = &out, &out
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sub.Wait() }()
+	defer func() {
+		sub.Process.Kill()
+		<-exited
+	}()
+	eventually(t, 10*time.Second, "the subscriber's session", func() bool { return m.Sessions() == 1 })
+
+	m.Notify(imprint.ChannelRevocations, d.cert.CAID+" "+d.cert.Serial)
+	m.Invalidate(d.cert.CAID, d.cert.Serial)
+	m.WaitDecisions()
+	if n := m.Sessions(); n != 1 {
+		t.Fatalf("sessions after a change that leaves the certificate ACTIVE = %d, want 1", n)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("mosquitto_sub ended (%v) after a change that leaves its certificate ACTIVE:\n%s", err, out.String())
+	default:
+	}
+
+	if _, err := f.db.SetCertificateStatus(ctx, d.cert.ID, imprint.CertificateInactive, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	m.Notify(imprint.ChannelRevocations, d.cert.CAID+" "+d.cert.Serial)
+	m.WaitDecisions()
+	if n := m.Sessions(); n != 0 {
+		t.Errorf("sessions after the certificate was made INACTIVE = %d, want 0", n)
+	}
+}
+
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
