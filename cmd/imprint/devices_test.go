@@ -367,6 +367,35 @@ func certificateStatus(t *testing.T, s *server, id string) string {
 	return c.Status
 }
 
+// eventsOf counts the audit events of a type about a resource. The audit
+// log lists an event once no transaction that began before it is still
+// running; so it first makes a change of its own (a thing) and waits until
+// that change's event is listed: every event before it is listed then too.
+func eventsOf(t *testing.T, s *server, typ, resourceID string) int {
+	t.Helper()
+	count := func(typ, resourceID string) int {
+		var events struct {
+			Events []struct {
+				ResourceID string `json:"resourceId"`
+			} `json:"events"`
+		}
+		must(t, s, "GET", "/v1/events?type="+typ+"&resourceId="+resourceID, nil, http.StatusOK, &events)
+		n := 0
+		for _, e := range events.Events {
+			if e.ResourceID == resourceID {
+				n++
+			}
+		}
+		return n
+	}
+	marker := fmt.Sprintf("marker-%d", time.Now().UnixNano())
+	must(t, s, "POST", "/v1/things", map[string]string{"thingName": marker}, http.StatusCreated, nil)
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		return count("thing.created", marker) == 1, "the audit log lists the thing.created event of " + marker
+	})
+	return count(typ, resourceID)
+}
+
 // TestDeviceFactoryCertificate: a certificate Imprint issued, with a policy
 // attached, connects and publishes with mosquitto_pub (MQTT 5 and 3.1.1),
 // and the HTTPS device API tells curl who it is.
@@ -478,14 +507,8 @@ func TestDeviceJITP(t *testing.T) {
 	if code, out := curlWhoami(t, s, caFile, d); code != 0 || !strings.HasSuffix(strings.TrimSpace(out), "200") {
 		t.Errorf("curl whoami of the provisioned device: exit %d, %q", code, out)
 	}
-	var events struct {
-		Events []struct {
-			ResourceID string `json:"resourceId"`
-		} `json:"events"`
-	}
-	must(t, s, "GET", "/v1/events?type=certificate.provisioned", nil, http.StatusOK, &events)
-	if len(events.Events) != 1 || events.Events[0].ResourceID != d.id {
-		t.Errorf("certificate.provisioned events = %+v, want one, of %s", events.Events, d.id)
+	if n := eventsOf(t, s, "certificate.provisioned", d.id); n != 1 {
+		t.Errorf("certificate.provisioned events of %s = %d, want 1", d.id, n)
 	}
 	var again struct {
 		Version int64 `json:"version"`
@@ -653,7 +676,8 @@ func TestDeviceKillSwitch(t *testing.T) {
 
 // TestDeviceRefusals: a certificate of a CA Imprint does not know fails the
 // TLS handshake; a CA made INACTIVE refuses its devices and ends their live
-// sessions; a policy without iot:Connect refuses the CONNECT.
+// sessions; a JITP template that fails refuses the device and writes
+// nothing; a policy without iot:Connect refuses the CONNECT.
 func TestDeviceRefusals(t *testing.T) {
 	t.Parallel()
 	deviceTools(t)
@@ -689,6 +713,26 @@ func TestDeviceRefusals(t *testing.T) {
 	}
 	if got := certificateStatus(t, s, d.id); got != "ACTIVE" {
 		t.Errorf("the certificate's own status = %s, want ACTIVE (its CA is what refuses it)", got)
+	}
+
+	// A JITP template that cannot be applied (its thing type does not
+	// exist): refused with nothing left behind, and the failure recorded.
+	broken := strings.Replace(jitpTemplate, `"AttributePayload":{"line":"a"}`, `"ThingTypeName":"no-such-type"`, 1)
+	must(t, s, "POST", "/v1/provisioning-templates", map[string]string{"name": "broken", "type": "JITP", "body": broken}, http.StatusCreated, nil)
+	bad := newCustomerCA(t, "Acme Broken CA")
+	bad.register(t, s, map[string]any{"autoRegistration": true, "provisioningTemplate": "broken"})
+	b := bad.sign(t, "broken-1")
+	if out, err := mosquittoPub(t, s, caFile, b, "mqttv5"); err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
+		t.Errorf("mosquitto_pub through a failing template: %v, %q; want refused, not authorised", err, out)
+	}
+	if status, body := call(t, s, "GET", "/v1/things/"+b.cn, ""); status != http.StatusNotFound {
+		t.Errorf("GET /v1/things/%s after the template failed = %d %s, want 404", b.cn, status, body)
+	}
+	if status, body := call(t, s, "GET", "/v1/certificates/"+b.id, ""); status != http.StatusNotFound {
+		t.Errorf("GET /v1/certificates/%s after the template failed = %d %s, want 404", b.id, status, body)
+	}
+	if n := eventsOf(t, s, "provisioning.failed", b.id); n != 1 {
+		t.Errorf("provisioning.failed events of %s = %d, want 1", b.id, n)
 	}
 
 	// A policy that allows publishing but not connecting.
