@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -105,7 +106,9 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	// Topic aliases are left out: the broker decides a PUBLISH before it
 	// resolves its alias.
 	caps.TopicAliasMaximum = 0
-	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps,
+	// The inline client publishes the server's own messages (JITR
+	// notifications); devices never speak through it.
+	m.server = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := m.server.AddHook(&hook{m: m}, nil); err != nil {
 		l.Close()
@@ -199,6 +202,33 @@ func (m *MQTT) decideAgain(ss []*session) {
 			m.sessions.removeSession(s)
 			m.disconnect(s.client, imprint.ErrorMessage(err))
 		}
+	}
+}
+
+// RegisteredTopicPrefix is the topic a JITR notification is published on,
+// followed by the certificate's CA ID.
+const RegisteredTopicPrefix = "$aws/events/certificates/registered/"
+
+// reservedTopic reports whether topic is the server's to publish on: its
+// own $SYS topics and the event topics under $aws/events/.
+func reservedTopic(topic string) bool {
+	return strings.HasPrefix(topic, mqtt.SysPrefix) || strings.HasPrefix(topic, "$aws/events/")
+}
+
+// CertificateRegistered publishes a JITR attempt (the certificate.registered
+// event's data, JSON) on $aws/events/certificates/registered/<caCertificateId>
+// to the sessions whose policies allow iot:Subscribe on its topic filter
+// and iot:Receive on its topic. It is the engine's RegistrationListener:
+// the replica that decided the connection publishes, to its own sessions;
+// the audit log, the event stream and webhooks carry the event everywhere.
+func (m *MQTT) CertificateRegistered(ev provisioning.JITREvent) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		m.log.Error("encode a JITR notification", "certificate", ev.CertificateID, "err", err)
+		return
+	}
+	if err := m.server.Publish(RegisteredTopicPrefix+ev.CACertificateID, payload, false, 1); err != nil {
+		m.log.Error("publish a JITR notification", "certificate", ev.CertificateID, "err", err)
 	}
 }
 
@@ -397,7 +427,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if write {
-		return s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
+		// No device speaks on the server's own topics, whatever a policy says.
+		return !reservedTopic(topic) && s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
 	}
 	receive := func() bool { return s.conn.Decider.Allowed(policy.ActionReceive, "topic/"+topic) }
 	if decided := s.subscribing.Load(); decided != nil {

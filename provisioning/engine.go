@@ -25,6 +25,10 @@ type Config struct {
 	Log   *slog.Logger
 	// Standing hear of every change of a certificate's standing.
 	Standing []StandingListener
+	// Registered hear of every certificate a first connection on this
+	// replica registered PENDING_ACTIVATION, and of every later attempt
+	// while it waits (JITR), once the transaction committed.
+	Registered []RegistrationListener
 	// RenewalGrace is how long a renewed certificate stays valid (0: it is
 	// revoked as superseded at once).
 	RenewalGrace time.Duration
@@ -66,6 +70,7 @@ type Engine struct {
 	cas          CAStore
 	registration RegistrationStore
 	standing     []StandingListener
+	registered   []RegistrationListener
 	renewalGrace time.Duration
 	log          *slog.Logger
 	now          func() time.Time
@@ -88,7 +93,7 @@ func New(cfg Config) *Engine {
 		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0),
 		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
 		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP, provisioning: cfg.Transactor,
-		registration: cfg.Store}
+		registration: cfg.Store, registered: cfg.Registered}
 	if e.maxVersions <= 0 {
 		e.maxVersions = imprint.DefaultMaxTemplateVersions
 	}

@@ -35,8 +35,15 @@ type Devices struct {
 const renewAfter = 2.0 / 3
 
 // gatewayStanding forwards the engine's announcements of changed standing
-// to the MQTT server, which is built after the engine.
+// and of JITR registrations to the MQTT server, which is built after the
+// engine.
 type gatewayStanding struct{ mqtt atomic.Pointer[gateway.MQTT] }
+
+func (g *gatewayStanding) CertificateRegistered(ev provisioning.JITREvent) {
+	if m := g.mqtt.Load(); m != nil {
+		m.CertificateRegistered(ev)
+	}
+}
 
 func (g *gatewayStanding) Invalidate(caID, serial string) {
 	if m := g.mqtt.Load(); m != nil {
