@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	standing := &gatewayStanding{}
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log,
 		Standing: []provisioning.StandingListener{ocsp, standing}, RenewalGrace: cfg.RenewalGrace,
-		Registered: []provisioning.RegistrationListener{standing},
+		Registered:   []provisioning.RegistrationListener{standing},
 		PolicyLimits: cfg.PolicyLimits, MaxTemplateVersions: cfg.MaxTemplateVersions,
 		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db}})
 
