@@ -106,7 +106,7 @@ func forEach(n, workers int, fn func(i int) error) error {
 // PrepareJITPTargets makes a customer CA, registers it through the API
 // (admin token) with proof of possession, auto-registration on and a JITP
 // template that creates a thing named by the certificate's common name
-// and attaches a connect policy to the certificate, and signs n device
+// and attaches a connect policy (created here) to the certificate, and signs n device
 // certificates with it that Imprint has never seen. It returns the devices
 // and the registered CA's ID.
 func PrepareJITPTargets(ctx context.Context, c *Client, n int) ([]ConnectTarget, string, error) {
@@ -152,9 +152,13 @@ func PrepareJITPTargets(ctx context.Context, c *Client, n int) ([]ConnectTarget,
 			"certificate": map[string]any{"Type": "AWS::IoT::Certificate",
 				"Properties": map[string]any{"CertificateId": map[string]string{"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
 			"policy": map[string]any{"Type": "AWS::IoT::Policy",
-				"Properties": map[string]any{"PolicyName": policyName, "PolicyDocument": benchConnectPolicy}},
+				"Properties": map[string]any{"PolicyName": policyName}},
 		},
 	})
+	if err := c.call(ctx, http.MethodPost, "/v1/policies", map[string]any{"policyName": policyName,
+		"policyDocument": benchConnectPolicy}, nil); err != nil {
+		return nil, "", fmt.Errorf("create the connect policy: %w", err)
+	}
 	if err := c.call(ctx, http.MethodPost, "/v1/provisioning-templates",
 		map[string]any{"name": templateName, "type": "JITP", "body": string(body), "enabled": true}, nil); err != nil {
 		return nil, "", fmt.Errorf("create the JITP template: %w", err)

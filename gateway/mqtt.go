@@ -297,14 +297,26 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if !ok {
 		return errors.New("gateway: connection not from the front door")
 	}
-	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), h.m.cfg.ConnectTimeout)
 	defer cancel()
 	req := provisioning.ConnectRequest{Chain: c.Chain(), Protocol: provisioning.ProtocolMQTT,
 		ClientID: cl.ID, SourceIP: c.SourceIP(), ConnectAttributes: connectAttributes(cl, pk)}
-	conn, err := h.m.cfg.Engine.Connect(ctx, req)
-	if err == nil {
-		err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
+	var err error
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		var conn *provisioning.Connection
+		conn, err = h.m.cfg.Engine.Connect(ctx, req)
+		if err == nil {
+			err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
+		}
+		// A first connection changes its certificate's standing itself
+		// (JITP sets its status), and the gateway hears of that as of any
+		// change, often after the decision: decide again from a fresh
+		// start, so that a session is only admitted on a decision that no
+		// change overtook.
+		if conn == nil || err == nil || attempt == 3 {
+			break
+		}
 	}
 	if err != nil {
 		h.refuse(cl, err)
