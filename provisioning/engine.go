@@ -46,6 +46,12 @@ type Config struct {
 	// Transactor runs the transactions of first connections; without it,
 	// first connections are refused.
 	Transactor Transactor
+	// CacheCertificates keeps the ACTIVE certificates Connect reads in
+	// memory, so that a reconnection's status check reads no database. Set
+	// it only when every notification of the store reaches Engine.Notify
+	// (as the server wires them): changes made on other replicas arrive
+	// only that way.
+	CacheCertificates bool
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
 }
@@ -85,6 +91,7 @@ type Engine struct {
 	secrets       Sealer
 	hookAllowHTTP bool
 	provisioning  Transactor
+	certs         *certCache // nil unless Config.CacheCertificates
 }
 
 // New returns an engine.
@@ -94,6 +101,11 @@ func New(cfg Config) *Engine {
 		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
 		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP, provisioning: cfg.Transactor,
 		registration: cfg.Store, registered: cfg.Registered}
+	if cfg.CacheCertificates {
+		// The cache hears of a change before anything that may ask again.
+		e.certs = newCertCache()
+		e.standing = append([]StandingListener{e.certs}, cfg.Standing...)
+	}
 	if e.maxVersions <= 0 {
 		e.maxVersions = imprint.DefaultMaxTemplateVersions
 	}

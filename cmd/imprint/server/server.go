@@ -117,7 +117,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Standing: []provisioning.StandingListener{ocsp, standing}, RenewalGrace: cfg.RenewalGrace,
 		Registered:   []provisioning.RegistrationListener{standing},
 		PolicyLimits: cfg.PolicyLimits, MaxTemplateVersions: cfg.MaxTemplateVersions,
-		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db}})
+		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db},
+		CacheCertificates: true}) // the notifications below reach engine.Notify
 
 	bg, cancel := context.WithCancel(ctx)
 	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, bg: bg, cancel: cancel}
@@ -131,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				crls.Notify(channel, payload)
 				ocsp.Notify(channel, payload)
 				dispatcher.Notify(channel, payload)
+				engine.Notify(channel, payload) // before the gateway decides its sessions again
 				if m := standing.mqtt.Load(); m != nil {
 					m.Notify(channel, payload) // the kill switch on this replica too
 				}
@@ -140,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				if err := auth.Reload(bg); err != nil && bg.Err() == nil {
 					log.Error("reload CAs", "err", err)
 				}
+				engine.Notify(channel, payload)
 				if m := standing.mqtt.Load(); m != nil && payload != "" {
 					m.Notify(imprint.ChannelRevocations, payload+" *") // sessions of a CA made INACTIVE end
 				}
