@@ -183,6 +183,14 @@ func TestMQTTJITRNotification(t *testing.T) {
 		t.Errorf("SUBACK without a policy for the topic = %v, want [%#x]", codes, packets.ErrNotAuthorized.Code)
 	}
 
+	// A device may not take the broker's own client ID, whatever its
+	// policy says: the notifications below still arrive.
+	all := f.device("all", imprint.CertificateActive)
+	f.policy(all.cert.ID, "everything", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}`)
+	if code, reason := f.connectV5(m, all, "inline"); code != packets.ErrNotAuthorized.Code || !strings.Contains(reason, "reserved") {
+		t.Errorf("CONNECT as inline = %#x %q, want not authorized, reserved", code, reason)
+	}
+
 	for attempt := 1; attempt <= 2; attempt++ {
 		code, reason := f.connectV5(m, unknown, "jitr-device")
 		if code != packets.ErrNotAuthorized.Code || !strings.Contains(reason, "PENDING_ACTIVATION") {
@@ -205,8 +213,6 @@ func TestMQTTJITRNotification(t *testing.T) {
 	}
 
 	// A device may not speak on the event topics, whatever its policy says.
-	all := f.device("all", imprint.CertificateActive)
-	f.policy(all.cert.ID, "everything", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}`)
 	out, err := f.mosquitto("mosquitto_pub", m, all, "-V", "mqttv5", "-i", "all", "-q", "1", "-t", topic, "-m", "{}", "-d")
 	if !strings.Contains(out, "135") && !strings.Contains(strings.ToLower(out), "not authori") {
 		t.Errorf("mosquitto_pub on %s: %v, %q; want PUBACK not authorized (135)", topic, err, out)

@@ -59,7 +59,8 @@ type MQTTConfig struct {
 // broker behind the front door, every CONNECT put to the engine, every
 // PUBLISH, SUBSCRIBE and delivery decided by the session's policies. It is
 // a provisioning.StandingListener: Invalidate closes the sessions of a
-// certificate whose standing changed.
+// certificate whose standing changed; and a provisioning.RegistrationListener:
+// CertificateRegistered publishes JITR notifications.
 type MQTT struct {
 	cfg      MQTTConfig
 	listener *Listener
@@ -296,6 +297,13 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	c, ok := cl.Net.Conn.(*Conn)
 	if !ok {
 		return errors.New("gateway: connection not from the front door")
+	}
+	if cl.ID == mqtt.InlineClientId {
+		// The broker's own client publishes the server's messages; a
+		// device taking over its session would take them over too.
+		err := imprint.Errorf(imprint.Forbidden, "the client ID %q is reserved", cl.ID)
+		h.refuse(cl, err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.m.cfg.ConnectTimeout)
 	defer cancel()
