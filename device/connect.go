@@ -120,6 +120,9 @@ func ConnectMQTT(ctx context.Context, addr string, conf *tls.Config, clientID st
 	if version != MQTT5 && version != MQTT311 {
 		return nil, fmt.Errorf("MQTT protocol version %d: want 4 (3.1.1) or 5", version)
 	}
+	if len(clientID) > 0xffff {
+		return nil, fmt.Errorf("MQTT client ID of %d bytes: at most 65535", len(clientID))
+	}
 	d := tls.Dialer{Config: conf}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
