@@ -114,36 +114,49 @@ func commonName(cert tls.Certificate) string {
 // version (MQTT5 if 0) with a clean session, reads the CONNACK and, when
 // it accepts, sends DISCONNECT. The connection is closed on return.
 func ConnectMQTT(ctx context.Context, addr string, conf *tls.Config, clientID string, version byte) (*ConnectResult, error) {
-	if version == 0 {
-		version = MQTT5
-	}
-	if version != MQTT5 && version != MQTT311 {
-		return nil, fmt.Errorf("MQTT protocol version %d: want 4 (3.1.1) or 5", version)
-	}
-	if len(clientID) > 0xffff {
-		return nil, fmt.Errorf("MQTT client ID of %d bytes: at most 65535", len(clientID))
-	}
-	d := tls.Dialer{Config: conf}
-	nc, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	conn := nc.(*tls.Conn)
-	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
-	}
-	if _, err := conn.Write(connectPacket(clientID, version)); err != nil {
-		return nil, err
-	}
-	res, err := readConnack(bufio.NewReaderSize(conn, 512), version)
+	conn, res, err := openMQTT(ctx, &net.Dialer{}, addr, conf, clientID, version)
 	if err != nil {
 		return nil, err
 	}
 	if res.Accepted {
 		_, _ = conn.Write([]byte{0xe0, 0x00}) // DISCONNECT, normal
 	}
+	conn.Close()
 	return res, nil
+}
+
+// openMQTT dials addr with d, makes the TLS handshake, sends CONNECT and
+// reads the CONNACK. The connection is returned open, without deadlines,
+// when an answer came; closed otherwise.
+func openMQTT(ctx context.Context, d *net.Dialer, addr string, conf *tls.Config, clientID string, version byte) (*tls.Conn, *ConnectResult, error) {
+	if version == 0 {
+		version = MQTT5
+	}
+	if version != MQTT5 && version != MQTT311 {
+		return nil, nil, fmt.Errorf("MQTT protocol version %d: want 4 (3.1.1) or 5", version)
+	}
+	if len(clientID) > 0xffff {
+		return nil, nil, fmt.Errorf("MQTT client ID of %d bytes: at most 65535", len(clientID))
+	}
+	nc, err := (&tls.Dialer{NetDialer: d, Config: conf}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := nc.(*tls.Conn)
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	if _, err := conn.Write(connectPacket(clientID, version)); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	res, err := readConnack(bufio.NewReaderSize(conn, 512), version)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, res, nil
 }
 
 // connectPacket encodes a CONNECT with a clean session, a 60 s keepalive

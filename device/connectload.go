@@ -302,3 +302,78 @@ func RunConnectLoad(ctx context.Context, addr string, roots *x509.CertPool, targ
 	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
 	return res
 }
+
+// connsPerSource is how many connections HoldConnections opens from one
+// source address: under the gateway's cap of 64 per address.
+const connsPerSource = 60
+
+// Held is a set of MQTT sessions kept open by HoldConnections.
+type Held struct {
+	conns []*tls.Conn
+}
+
+// Len returns how many sessions are held.
+func (h *Held) Len() int { return len(h.conns) }
+
+// Close ends every held session with DISCONNECT.
+func (h *Held) Close() {
+	for _, c := range h.conns {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write([]byte{0xe0, 0x00})
+		c.Close()
+	}
+	h.conns = nil
+}
+
+// HoldConnections connects every target to the MQTT listener at addr,
+// concurrency at a time, and keeps the sessions open (idle, keepalive
+// 60 s: the server closes them after 90 s without a packet). When addr is
+// a loopback address, the connections come from 127.0.0.2 upwards, 60 an
+// address, as the gateway caps connections per source address. It returns
+// the sessions held and the first error of those that failed.
+func HoldConnections(ctx context.Context, addr string, roots *x509.CertPool, targets []ConnectTarget, concurrency int) (*Held, int, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, 0, err
+	}
+	ip := net.ParseIP(host).To4()
+	if len(targets) > connsPerSource && (ip == nil || !ip.IsLoopback()) {
+		return nil, 0, fmt.Errorf("more than %d sessions need an IPv4 loopback address (to spread over source addresses), not %s", connsPerSource, host)
+	}
+	if len(targets)/connsPerSource > 250 {
+		return nil, 0, fmt.Errorf("at most %d sessions", 250*connsPerSource)
+	}
+	var (
+		mu       sync.Mutex
+		held     = &Held{}
+		failed   int
+		firstErr error
+	)
+	forEach(len(targets), concurrency, func(i int) error {
+		d := &net.Dialer{}
+		if ip != nil && ip.IsLoopback() {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i/connsPerSource))}
+		}
+		conf := &tls.Config{Certificates: []tls.Certificate{targets[i].Certificate}, RootCAs: roots, ServerName: host,
+			NextProtos: []string{"mqtt"}, MinVersion: tls.VersionTLS12}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		conn, res, err := openMQTT(cctx, d, addr, conf, targets[i].ClientID, MQTT5)
+		cancel()
+		if err == nil && !res.Accepted {
+			conn.Close()
+			err = fmt.Errorf("CONNACK %#x: %s", res.ReasonCode, res.Reason)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			return nil
+		}
+		held.conns = append(held.conns, conn)
+		return nil
+	})
+	return held, failed, firstErr
+}

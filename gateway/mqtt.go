@@ -35,6 +35,11 @@ const (
 	// MaxSessionExpiry is how long a persistent session is kept after its
 	// client disconnects.
 	MaxSessionExpiry = time.Hour
+	// MaxPendingWrites is how many messages may wait to be written to one
+	// client; more are dropped. Each session holds a queue of that many
+	// slots: the broker's default of 8,192 is 64 KiB a session, 640 MB of
+	// heap for 10,000 idle devices.
+	MaxPendingWrites = 256
 )
 
 // Connector decides whether a device may connect: *provisioning.Engine.
@@ -102,6 +107,7 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	// warnings go to ours at debug level.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = MaxPacketSize
+	caps.MaximumClientWritesPending = MaxPendingWrites
 	caps.MaximumSessionExpiryInterval = uint32(MaxSessionExpiry / time.Second)
 	caps.MinimumProtocolVersion = 4 // 3.1.1 and 5
 	// Topic aliases are left out: the broker decides a PUBLISH before it

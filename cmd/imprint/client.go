@@ -253,15 +253,16 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 	caFile := fs.String("cafile", "", "what to trust for the device endpoint's certificate, PEM (GET /ca/device-endpoint.pem; default: the system's)")
 	count := fs.Int("count", 3000, "connections to make")
 	conc := fs.Int("concurrency", 16, "connections in flight")
-	mode := fs.String("mode", "reconnect", "jitp (first connections) or reconnect (known devices)")
+	mode := fs.String("mode", "reconnect", "jitp (first connections), reconnect (known devices) or idle (hold --count sessions open)")
+	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold the sessions open (under 90 s: they send no PINGREQ)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
 	if *count < 1 || *count > 1_000_000 || *conc < 1 {
 		return errors.New("--count must be from 1 to 1000000 and --concurrency positive")
 	}
-	if *mode != "jitp" && *mode != "reconnect" {
-		return fmt.Errorf("--mode %q: want jitp or reconnect", *mode)
+	if *mode != "jitp" && *mode != "reconnect" && *mode != "idle" {
+		return fmt.Errorf("--mode %q: want jitp, reconnect or idle", *mode)
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -286,6 +287,27 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 		if targets, err = device.PrepareReconnectTargets(ctx, c, *count, cf.caID, *mqttAddr, roots); err != nil {
 			return err
 		}
+	}
+	if *mode == "idle" {
+		start := time.Now()
+		held, failed, err := device.HoldConnections(ctx, *mqttAddr, roots, targets, *conc)
+		if held == nil {
+			return err
+		}
+		defer held.Close()
+		fmt.Fprintf(stdout, "holding %d idle sessions (failed %d, connected in %s) for %s\n", held.Len(), failed,
+			time.Since(start).Round(time.Millisecond), *hold)
+		if err != nil {
+			fmt.Fprintf(stdout, "first error: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*hold):
+		}
+		if held.Len() == 0 {
+			return fmt.Errorf("no session held: %v", err)
+		}
+		return nil
 	}
 	res := device.RunConnectLoad(ctx, *mqttAddr, roots, targets, *conc)
 	fmt.Fprintf(stdout, "connected %d, failed %d in %s (mode %s, concurrency %d, full TLS handshake each)\n", res.Issued, res.Failed,
