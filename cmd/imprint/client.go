@@ -241,13 +241,13 @@ func runDeviceConnect(ctx context.Context, args []string, getenv func(string) st
 }
 
 func runBenchConnect(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench connect", "bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect [flags]",
+	fs := newFlagSet("bench connect", "bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect|idle [flags]",
 		"Measures device connections against a running server: each a full TLS handshake with the device's\n"+
 			"certificate, MQTT 5 CONNECT, CONNACK and DISCONNECT. Keys and certificates are made before the clock\n"+
 			"starts. jitp: devices of a customer CA the command registers (admin token) with a JITP template that\n"+
 			"creates a thing and attaches a connect policy, each connecting for the first time. reconnect:\n"+
 			"certificates issued through the API with a connect policy attached, each connected once before the\n"+
-			"clock, then measured connecting again.")
+			"clock, then measured connecting again. idle: as reconnect, then --count sessions held open for --hold.")
 	cf := addClientFlags(fs, getenv)
 	mqttAddr := fs.String("mqtt", "127.0.0.1:8883", "the MQTT listener, host:port")
 	caFile := fs.String("cafile", "", "what to trust for the device endpoint's certificate, PEM (GET /ca/device-endpoint.pem; default: the system's)")

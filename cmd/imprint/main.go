@@ -56,7 +56,7 @@ Clients:
   bench issue --api URL --token T [--count N] [--concurrency C] [--batch B]
   bench ocsp --api URL --token T [--count N] [--concurrency C] [--certificates K]
   device connect --endpoint mqtts://HOST:8883|https://HOST:8443 --cert F --key F --cafile F
-  bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect [--count N]
+  bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect|idle [--count N]
 
   version                    print the version
   help [COMMAND]             print this, or a command's usage and flags (as COMMAND --help does)
