@@ -25,7 +25,7 @@ func runImprint(args ...string) (string, error) {
 // with the reason (and a non-zero exit) while no policy allows iot:Connect,
 // let in once one does; then `imprint bench connect` makes first
 // connections of a customer CA's devices (JITP) and reconnections, and
-// every one is let in.
+// every one is let in, and 70 sessions are held open at once.
 func TestDeviceConnect(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"IMPRINT_DATABASE_URL": pgtest.URL(t), "IMPRINT_DATA_DIR": t.TempDir(),
@@ -98,5 +98,12 @@ func TestDeviceConnect(t *testing.T) {
 		if err != nil || !strings.Contains(out, "connected 40, failed 0") || !strings.Contains(out, "connections/s") {
 			t.Errorf("bench connect --mode %s = %v\n%s; want 40 connected", mode, err, out)
 		}
+	}
+	// More sessions held open than the gateway allows from one address:
+	// they come from several loopback addresses.
+	out, err = runImprint("bench", "connect", "--api", s.url, "--token", s.token, "--mqtt", s.mqtt, "--cafile", caFile,
+		"--count", "70", "--concurrency", "8", "--mode", "idle", "--hold", "1ms")
+	if err != nil || !strings.Contains(out, "holding 70 idle sessions (failed 0") {
+		t.Errorf("bench connect --mode idle = %v\n%s; want 70 sessions held", err, out)
 	}
 }
