@@ -46,10 +46,27 @@ type fixture struct {
 	log    *slog.Logger
 }
 
-// relay passes the engine's standing changes to the gateway made after it.
+// relay passes the engine's standing changes and JITR registrations to
+// the gateway made after it.
 type relay struct {
-	mu sync.Mutex
-	to []provisioning.StandingListener
+	mu  sync.Mutex
+	to  []provisioning.StandingListener
+	reg []provisioning.RegistrationListener
+}
+
+func (r *relay) CertificateRegistered(ev provisioning.JITREvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.reg {
+		l.CertificateRegistered(ev)
+	}
+}
+
+// transactor runs a first connection's transactions on the test store.
+type transactor struct{ db *postgres.DB }
+
+func (t transactor) InProvisioningTx(c context.Context, fn func(provisioning.ProvisioningTx) error) error {
+	return t.db.InTx(c, func(tx *postgres.Tx) error { return fn(tx) })
 }
 
 func (r *relay) Invalidate(caID, serial string) {
@@ -82,7 +99,8 @@ func newFixture(t testing.TB) *fixture {
 	}
 	r := &relay{}
 	f := &fixture{t: t, dir: dir, url: url, db: db, ca: auth, relay: r, log: log,
-		engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{r}})}
+		engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log, Standing: []provisioning.StandingListener{r},
+			Registered: []provisioning.RegistrationListener{r}, Transactor: transactor{db}})}
 	cert, chainPEM, err := auth.IssueServerCertificate(ctx, []string{"127.0.0.1", "localhost"})
 	if err != nil {
 		t.Fatal(err)

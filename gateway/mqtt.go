@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -34,6 +35,11 @@ const (
 	// MaxSessionExpiry is how long a persistent session is kept after its
 	// client disconnects.
 	MaxSessionExpiry = time.Hour
+	// MaxPendingWrites is how many messages may wait to be written to one
+	// client; more are dropped. Each session holds a queue of that many
+	// slots: the broker's default of 8,192 is 64 KiB a session, 640 MB of
+	// heap for 10,000 idle devices.
+	MaxPendingWrites = 256
 )
 
 // Connector decides whether a device may connect: *provisioning.Engine.
@@ -58,7 +64,9 @@ type MQTTConfig struct {
 // broker behind the front door, every CONNECT put to the engine, every
 // PUBLISH, SUBSCRIBE and delivery decided by the session's policies. It is
 // a provisioning.StandingListener: Invalidate decides the sessions of a
-// certificate whose standing changed again, and closes those now refused.
+// certificate whose standing changed again, and closes those now refused;
+// and a provisioning.RegistrationListener: CertificateRegistered publishes
+// JITR notifications.
 type MQTT struct {
 	cfg      MQTTConfig
 	listener *Listener
@@ -100,12 +108,15 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	// warnings go to ours at debug level.
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = MaxPacketSize
+	caps.MaximumClientWritesPending = MaxPendingWrites
 	caps.MaximumSessionExpiryInterval = uint32(MaxSessionExpiry / time.Second)
 	caps.MinimumProtocolVersion = 4 // 3.1.1 and 5
 	// Topic aliases are left out: the broker decides a PUBLISH before it
 	// resolves its alias.
 	caps.TopicAliasMaximum = 0
-	m.server = mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps,
+	// The inline client publishes the server's own messages (JITR
+	// notifications); devices never speak through it.
+	m.server = mqtt.New(&mqtt.Options{InlineClient: true, Capabilities: caps,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := m.server.AddHook(&hook{m: m}, nil); err != nil {
 		l.Close()
@@ -205,6 +216,33 @@ func (m *MQTT) decideAgain(ss []*session, strict bool) {
 	}
 }
 
+// RegisteredTopicPrefix is the topic a JITR notification is published on,
+// followed by the certificate's CA ID.
+const RegisteredTopicPrefix = "$aws/events/certificates/registered/"
+
+// reservedTopic reports whether topic is the server's to publish on: its
+// own $SYS topics and the event topics under $aws/events/.
+func reservedTopic(topic string) bool {
+	return strings.HasPrefix(topic, mqtt.SysPrefix) || strings.HasPrefix(topic, "$aws/events/")
+}
+
+// CertificateRegistered publishes a JITR attempt (the certificate.registered
+// event's data, JSON) on $aws/events/certificates/registered/<caCertificateId>
+// to the sessions whose policies allow iot:Subscribe on its topic filter
+// and iot:Receive on its topic. It is the engine's RegistrationListener:
+// the replica that decided the connection publishes, to its own sessions;
+// the audit log, the event stream and webhooks carry the event everywhere.
+func (m *MQTT) CertificateRegistered(ev provisioning.JITREvent) {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		m.log.Error("encode a JITR notification", "certificate", ev.CertificateID, "err", err)
+		return
+	}
+	if err := m.server.Publish(RegisteredTopicPrefix+ev.CACertificateID, payload, false, 1); err != nil {
+		m.log.Error("publish a JITR notification", "certificate", ev.CertificateID, "err", err)
+	}
+}
+
 // Sessions returns how many sessions are live.
 func (m *MQTT) Sessions() int { return m.sessions.len() }
 
@@ -270,22 +308,32 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if !ok {
 		return errors.New("gateway: connection not from the front door")
 	}
-	started := time.Now()
+	if cl.ID == mqtt.InlineClientId {
+		// The broker's own client publishes the server's messages; a
+		// device taking over its session would take them over too.
+		err := imprint.Errorf(imprint.Forbidden, "the client ID %q is reserved", cl.ID)
+		h.refuse(cl, err)
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.m.cfg.ConnectTimeout)
 	defer cancel()
 	req := provisioning.ConnectRequest{Chain: c.Chain(), Protocol: provisioning.ProtocolMQTT,
 		ClientID: cl.ID, SourceIP: c.SourceIP(), ConnectAttributes: connectAttributes(cl, pk)}
-	conn, err := h.m.cfg.Engine.Connect(ctx, req)
-	if err == nil {
-		err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
-	}
-	if imprint.ErrorKind(err) == imprint.Aborted {
-		// The certificate's standing changed while it was decided (by this
-		// very connection when it provisioned the certificate): decide it
-		// once more, from the standing as it is now.
-		started = time.Now()
-		if conn, err = h.m.cfg.Engine.Connect(ctx, req); err == nil {
+	var err error
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		var conn *provisioning.Connection
+		conn, err = h.m.cfg.Engine.Connect(ctx, req)
+		if err == nil {
 			err = h.m.sessions.add(&session{client: cl, conn: conn, req: req}, started)
+		}
+		// A first connection changes its certificate's standing itself
+		// (JITP sets its status), and the gateway hears of that as of any
+		// change, often after the decision: decide again from a fresh
+		// start, so that a session is only admitted on a decision that no
+		// change overtook.
+		if conn == nil || err == nil || attempt == 3 {
+			break
 		}
 	}
 	if err != nil {
@@ -409,7 +457,8 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return false
 	}
 	if write {
-		return s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
+		// No device speaks on the server's own topics, whatever a policy says.
+		return !reservedTopic(topic) && s.conn.Decider.Allowed(policy.ActionPublish, "topic/"+topic)
 	}
 	receive := func() bool { return s.conn.Decider.Allowed(policy.ActionReceive, "topic/"+topic) }
 	if decided := s.subscribing.Load(); decided != nil {

@@ -44,6 +44,7 @@ func (f *fixture) mqtt(opts ...func(*gateway.MQTTConfig)) *gateway.MQTT {
 	}
 	f.relay.mu.Lock()
 	f.relay.to = append(f.relay.to, m)
+	f.relay.reg = append(f.relay.reg, m)
 	f.relay.mu.Unlock()
 	f.t.Cleanup(func() { m.Close() })
 	return m

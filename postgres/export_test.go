@@ -20,3 +20,6 @@ func (db *DB) ExecForTest(ctx context.Context, sql string, args ...any) error {
 	_, err := db.pool.Exec(ctx, sql, args...)
 	return mapError(err)
 }
+
+// EffectivePoliciesSQL is the query of EffectivePolicies. Tests only.
+const EffectivePoliciesSQL = effectivePoliciesSQL

@@ -376,6 +376,10 @@ func (db *DB) TargetPolicies(ctx context.Context, targetType, targetID string) (
 // to certificate $1 and, if the certificate is attached to thing $2, to the
 // thing's groups and all their ancestors, each policy once. UNION (not
 // UNION ALL) ends the walk up the groups even if parents were to loop.
+// The attachments are read per target, through their index (the lateral
+// subquery, kept apart by OFFSET 0): a join the planner may order freely
+// read every attachment of every policy when it misjudged the policy
+// tables, which are small and so never analyzed by autovacuum.
 const effectivePoliciesSQL = `WITH RECURSIVE groups (name) AS (
 		SELECT m.group_name FROM thing_group_members m
 		JOIN thing_principals tp ON tp.thing_name = m.thing_name AND tp.certificate_id = $1::text
@@ -389,7 +393,8 @@ const effectivePoliciesSQL = `WITH RECURSIVE groups (name) AS (
 	)
 	SELECT DISTINCT ON (p.name) p.name, v.version_id, v.document, v.created_at
 	FROM targets t
-	JOIN policy_attachments a ON a.target_type = t.target_type AND a.target_id = t.target_id
+	CROSS JOIN LATERAL (SELECT a.policy_name FROM policy_attachments a
+		WHERE a.target_type = t.target_type AND a.target_id = t.target_id OFFSET 0) a
 	JOIN policies p ON p.name = a.policy_name
 	JOIN policy_versions v ON v.policy_name = p.name AND v.version_id = p.default_version
 	ORDER BY p.name`

@@ -73,7 +73,8 @@ func (d *Decider) Allowed(action policy.Action, resource string) bool {
 // Connect decides whether a device may connect with the verified chain of
 // req: its certificate must be registered and ACTIVE, and over MQTT its
 // policies must allow iot:Connect on client/<clientId>. The certificate is
-// found by one indexed lookup of its ID. A certificate its CA provisions on
+// found in the engine's cache (Config.CacheCertificates) or by one indexed
+// lookup of its ID. A certificate its CA provisions on
 // first connection and that was not provisioned yet goes through
 // ProvisionFirstConnection first (JITP, JITR), and the connection goes on
 // when that leaves it ACTIVE. Returns Unauthorized for a certificate Imprint
@@ -86,8 +87,20 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	}
 	leaf := req.Chain[0]
 	id := ca.CertificateID(leaf.Raw)
-	c, err := e.store.Certificate(ctx, id)
+	var (
+		c   *imprint.Certificate
+		gen uint64
+		err error
+	)
+	if e.certs != nil {
+		c, gen = e.certs.get(id)
+	}
+	fromStore := c == nil
+	if fromStore {
+		c, err = e.store.Certificate(ctx, id)
+	}
 	if imprint.ErrorKind(err) == imprint.NotFound || err == nil && e.firstConnectionDue(c) {
+		fromStore = false
 		if c, err = e.firstConnection(ctx, req, c); err != nil {
 			return nil, err
 		}
@@ -100,6 +113,9 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	}
 	if issuer, err := e.ca.CA(c.CAID); err != nil || issuer.Status != imprint.CAActive {
 		return nil, imprint.Errorf(imprint.Forbidden, "the CA %s of certificate %s is not ACTIVE", c.CAID, c.ID)
+	}
+	if fromStore && e.certs != nil {
+		e.certs.put(c, gen)
 	}
 	thing, err := e.authorizationThing(ctx, c.ID, AuthorizeRequest{ClientID: req.ClientID})
 	if err != nil {

@@ -25,6 +25,10 @@ type Config struct {
 	Log   *slog.Logger
 	// Standing hear of every change of a certificate's standing.
 	Standing []StandingListener
+	// Registered hear of every certificate a first connection on this
+	// replica registered PENDING_ACTIVATION, and of every later attempt
+	// while it waits (JITR), once the transaction committed.
+	Registered []RegistrationListener
 	// RenewalGrace is how long a renewed certificate stays valid (0: it is
 	// revoked as superseded at once).
 	RenewalGrace time.Duration
@@ -42,6 +46,12 @@ type Config struct {
 	// Transactor runs the transactions of first connections; without it,
 	// first connections are refused.
 	Transactor Transactor
+	// CacheCertificates keeps the ACTIVE certificates Connect reads in
+	// memory, so that a reconnection's status check reads no database. Set
+	// it only when every notification of the store reaches Engine.Notify
+	// (as the server wires them): changes made on other replicas arrive
+	// only that way.
+	CacheCertificates bool
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
 }
@@ -66,6 +76,7 @@ type Engine struct {
 	cas          CAStore
 	registration RegistrationStore
 	standing     []StandingListener
+	registered   []RegistrationListener
 	renewalGrace time.Duration
 	log          *slog.Logger
 	now          func() time.Time
@@ -80,6 +91,7 @@ type Engine struct {
 	secrets       Sealer
 	hookAllowHTTP bool
 	provisioning  Transactor
+	certs         *certCache // nil unless Config.CacheCertificates
 }
 
 // New returns an engine.
@@ -88,7 +100,12 @@ func New(cfg Config) *Engine {
 		standing: cfg.Standing, renewalGrace: cfg.RenewalGrace, log: cfg.Log, now: cfg.Now, policies: policy.NewCache(0),
 		templatesDB: cfg.Store, policyLimits: cfg.PolicyLimits, maxVersions: cfg.MaxTemplateVersions,
 		outbound: cfg.Outbound, secrets: cfg.Secrets, hookAllowHTTP: cfg.HookAllowHTTP, provisioning: cfg.Transactor,
-		registration: cfg.Store}
+		registration: cfg.Store, registered: cfg.Registered}
+	if cfg.CacheCertificates {
+		// The cache hears of a change before anything that may ask again.
+		e.certs = newCertCache()
+		e.standing = append([]StandingListener{e.certs}, cfg.Standing...)
+	}
 	if e.maxVersions <= 0 {
 		e.maxVersions = imprint.DefaultMaxTemplateVersions
 	}

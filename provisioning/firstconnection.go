@@ -64,6 +64,17 @@ type Provisioned struct {
 	// Template is the template that provisioned the certificate; "" when
 	// the CA has none (JITR: the certificate waits for activation).
 	Template string
+
+	jitr *JITREvent // the certificate.registered event of a JITR attempt
+}
+
+// RegistrationListener hears of the JITR attempts of first connections: a
+// certificate registered PENDING_ACTIVATION, or still pending when it
+// connects again. The gateway publishes them to the devices that may hear
+// them. CertificateRegistered is called after the transaction committed and
+// must not block.
+type RegistrationListener interface {
+	CertificateRegistered(ev JITREvent)
 }
 
 // JITREvent is the data of the certificate.registered event of a
@@ -128,6 +139,11 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 	})
 	switch k := imprint.ErrorKind(err); {
 	case err == nil:
+		if out.jitr != nil {
+			for _, l := range e.registered {
+				l.CertificateRegistered(*out.jitr)
+			}
+		}
 		return out, nil
 	case k == imprint.Unauthorized || k == imprint.Unavailable || k == imprint.Aborted || k == imprint.Internal:
 		return nil, err
@@ -166,19 +182,25 @@ func (e *Engine) firstConnectionTx(ctx context.Context, tx ProvisioningTx, issue
 			return nil, imprint.Errorf(imprint.Unauthorized,
 				"certificate %s is not registered, and its CA %s does not register certificates on their first connection", record.ID, issuer.ID)
 		}
-		if err := tx.RecordCertificate(ctx, record, actor, jitrEvent(record)); err != nil {
+		ev := jitrEvent(record)
+		if err := tx.RecordCertificate(ctx, record, actor, ev); err != nil {
 			return nil, err
 		}
 		c = record
+		if plan == nil {
+			return &Provisioned{Certificate: c, jitr: &ev}, nil
+		}
 	case err != nil:
 		return nil, err
 	case !c.ProvisionedAt.IsZero(): // provisioned by a connection before this one
 		return &Provisioned{Certificate: c}, nil
 	case plan == nil && c.Status == imprint.CertificatePendingActivation:
 		// JITR: every attempt while pending tells automation again.
-		if err := tx.Event(ctx, imprint.EventCertificateRegistered, "certificate", c.ID, actor, jitrEvent(c)); err != nil {
+		ev := jitrEvent(c)
+		if err := tx.Event(ctx, imprint.EventCertificateRegistered, "certificate", c.ID, actor, ev); err != nil {
 			return nil, err
 		}
+		return &Provisioned{Certificate: c, jitr: &ev}, nil
 	}
 	if plan == nil {
 		return &Provisioned{Certificate: c}, nil

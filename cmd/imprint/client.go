@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/imprint-iot/imprint/device"
@@ -169,6 +170,155 @@ func runBenchOCSP(ctx context.Context, args []string, getenv func(string) string
 		res.P50.Round(10*time.Microsecond), res.P95.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond))
 	if res.FirstError != nil {
 		return fmt.Errorf("first error: %w", res.FirstError)
+	}
+	return nil
+}
+
+// readPool reads PEM certificates to trust from path.
+func readPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+func runDeviceConnect(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("device connect", "device connect --endpoint mqtts://HOST:8883|https://HOST:8443 --cert F --key F --cafile F [flags]",
+		"Connects to the device endpoint with a device's key and certificate and prints what it got: over MQTT the\n"+
+			"CONNACK's reason code and reason string, over HTTPS the answer of GET /device/v1/whoami. Exits non-zero\n"+
+			"when the device is refused.")
+	endpoint := fs.String("endpoint", "", "mqtts://host:port or https://host:port (required)")
+	certFile := fs.String("cert", "device.crt", "the device's certificate, PEM")
+	keyFile := fs.String("key", "device.key", "the device's private key, PEM")
+	caFile := fs.String("cafile", "", "what to trust for the endpoint's certificate, PEM (GET /ca/device-endpoint.pem; default: the system's roots)")
+	clientID := fs.String("client-id", "", "MQTT client ID (default: the certificate's common name)")
+	version := fs.String("mqtt-version", "5", "MQTT protocol version: 5 or 3.1.1")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the answer")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *endpoint == "" {
+		return errors.New("--endpoint is required")
+	}
+	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if err != nil {
+		return fmt.Errorf("the device's certificate and key: %w", err)
+	}
+	o := device.ConnectOptions{Endpoint: *endpoint, Certificate: cert, ClientID: *clientID, Timeout: *timeout}
+	switch *version {
+	case "5":
+		o.MQTTVersion = device.MQTT5
+	case "3.1.1", "4":
+		o.MQTTVersion = device.MQTT311
+	default:
+		return fmt.Errorf("--mqtt-version %q: want 5 or 3.1.1", *version)
+	}
+	if *caFile != "" {
+		if o.RootCAs, err = readPool(*caFile); err != nil {
+			return err
+		}
+	}
+	res, err := device.Connect(ctx, o)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", *endpoint, err)
+	}
+	switch {
+	case res.Protocol == "mqtt" && res.Accepted:
+		fmt.Fprintf(stdout, "connected: CONNACK %#02x\n", res.ReasonCode)
+		return nil
+	case res.Protocol == "mqtt":
+		return fmt.Errorf("refused: CONNACK %#02x: %s", res.ReasonCode, res.Reason)
+	case res.Accepted:
+		fmt.Fprintln(stdout, strings.TrimSpace(string(res.Body)))
+		return nil
+	}
+	return fmt.Errorf("refused: %d: %s", res.StatusCode, res.Reason)
+}
+
+func runBenchConnect(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench connect", "bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect|idle [flags]",
+		"Measures device connections against a running server: each a full TLS handshake with the device's\n"+
+			"certificate, MQTT 5 CONNECT, CONNACK and DISCONNECT. Keys and certificates are made before the clock\n"+
+			"starts. jitp: devices of a customer CA the command registers (admin token) with a JITP template that\n"+
+			"creates a thing and attaches a connect policy, each connecting for the first time. reconnect:\n"+
+			"certificates issued through the API with a connect policy attached, each connected once before the\n"+
+			"clock, then measured connecting again. idle: as reconnect, then --count sessions held open for --hold.")
+	cf := addClientFlags(fs, getenv)
+	mqttAddr := fs.String("mqtt", "127.0.0.1:8883", "the MQTT listener, host:port")
+	caFile := fs.String("cafile", "", "what to trust for the device endpoint's certificate, PEM (GET /ca/device-endpoint.pem; default: the system's)")
+	count := fs.Int("count", 3000, "connections to make")
+	conc := fs.Int("concurrency", 16, "connections in flight")
+	mode := fs.String("mode", "reconnect", "jitp (first connections), reconnect (known devices) or idle (hold --count sessions open)")
+	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold the sessions open (under 90 s: they send no PINGREQ)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	if *count < 1 || *count > 1_000_000 || *conc < 1 {
+		return errors.New("--count must be from 1 to 1000000 and --concurrency positive")
+	}
+	if *mode != "jitp" && *mode != "reconnect" && *mode != "idle" {
+		return fmt.Errorf("--mode %q: want jitp, reconnect or idle", *mode)
+	}
+	c, err := cf.client()
+	if err != nil {
+		return err
+	}
+	var roots *x509.CertPool
+	if *caFile != "" {
+		if roots, err = readPool(*caFile); err != nil {
+			return err
+		}
+	}
+	var targets []device.ConnectTarget
+	if *mode == "jitp" {
+		fmt.Fprintf(stdout, "registering a customer CA and signing %d device certificates...\n", *count)
+		var caID string
+		if targets, caID, err = device.PrepareJITPTargets(ctx, c, *count); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "customer CA %s\n", caID)
+	} else {
+		fmt.Fprintf(stdout, "issuing %d certificates, attaching a connect policy, connecting each once...\n", *count)
+		if targets, err = device.PrepareReconnectTargets(ctx, c, *count, cf.caID, *mqttAddr, roots); err != nil {
+			return err
+		}
+	}
+	if *mode == "idle" {
+		start := time.Now()
+		held, failed, err := device.HoldConnections(ctx, *mqttAddr, roots, targets, *conc)
+		if held == nil {
+			return err
+		}
+		defer held.Close()
+		fmt.Fprintf(stdout, "holding %d idle sessions (failed %d, connected in %s) for %s\n", held.Len(), failed,
+			time.Since(start).Round(time.Millisecond), *hold)
+		if err != nil {
+			fmt.Fprintf(stdout, "first error: %v\n", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(*hold):
+		}
+		if held.Len() == 0 {
+			return fmt.Errorf("no session held: %v", err)
+		}
+		return nil
+	}
+	res := device.RunConnectLoad(ctx, *mqttAddr, roots, targets, *conc)
+	fmt.Fprintf(stdout, "connected %d, failed %d in %s (mode %s, concurrency %d, full TLS handshake each)\n", res.Issued, res.Failed,
+		res.Elapsed.Round(time.Millisecond), *mode, *conc)
+	fmt.Fprintf(stdout, "throughput  %.0f connections/s\nlatency     p50 %s  p95 %s  p99 %s (handshake + CONNECT/CONNACK)\n", res.PerSecond,
+		res.P50.Round(10*time.Microsecond), res.P95.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond))
+	if res.FirstError != nil {
+		fmt.Fprintf(stdout, "first error: %v\n", res.FirstError)
+	}
+	if res.Issued == 0 {
+		return fmt.Errorf("no connection succeeded: %v", res.FirstError)
 	}
 	return nil
 }

@@ -119,13 +119,15 @@ Run "imprint token COMMAND --help" for the flags.
 	"device": `Usage: imprint device enroll --api URL --token T --cn NAME --out DIR [flags]
 
   enroll    get a device key and certificate
+  connect   connect to the device endpoint (MQTT or HTTPS) and print what it answered
 
-Run "imprint device enroll --help" for the flags.
+Run "imprint device enroll --help" or "imprint device connect --help" for the flags.
 `,
 	"bench": `Usage: imprint bench issue|ocsp --api URL --token T [flags]
 
   issue    measure certificate issuing against a running server
   ocsp     measure OCSP answers against a running server
+  connect  measure device connections (JITP first connections, reconnections) against a running server
 
 Run "imprint bench issue --help" or "imprint bench ocsp --help" for the flags.
 `,

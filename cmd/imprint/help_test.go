@@ -43,6 +43,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"device", "enroll", "--help"}, []string{"Usage: imprint device enroll", "-cn", "-token", "-api"}, []string{"-database-url"}},
 		{[]string{"bench", "issue", "--help"}, []string{"Usage: imprint bench issue", "-concurrency", "-batch"}, []string{"-database-url"}},
 		{[]string{"bench", "ocsp", "--help"}, []string{"Usage: imprint bench ocsp", "-certificates"}, []string{"-batch"}},
+		{[]string{"device", "connect", "--help"}, []string{"Usage: imprint device connect", "-endpoint", "-client-id", "-cafile"}, []string{"-token"}},
+		{[]string{"bench", "connect", "--help"}, []string{"Usage: imprint bench connect", "-mode", "-mqtt", "-concurrency"}, []string{"-batch"}},
 		{[]string{"version", "--help"}, []string{"Usage: imprint version"}, nil},
 	} {
 		var out, errOut syncBuffer

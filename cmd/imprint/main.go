@@ -55,6 +55,8 @@ Clients:
   device enroll --api URL --token T --cn NAME --out DIR   get a device key and certificate
   bench issue --api URL --token T [--count N] [--concurrency C] [--batch B]
   bench ocsp --api URL --token T [--count N] [--concurrency C] [--certificates K]
+  device connect --endpoint mqtts://HOST:8883|https://HOST:8443 --cert F --key F --cafile F
+  bench connect --api URL --token T --mqtt HOST:PORT --cafile F --mode jitp|reconnect|idle [--count N]
 
   version                    print the version
   help [COMMAND]             print this, or a command's usage and flags (as COMMAND --help does)
@@ -118,6 +120,10 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return runBenchIssue(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "bench" && sub == "ocsp":
 		return runBenchOCSP(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "device" && sub == "connect":
+		return runDeviceConnect(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "bench" && sub == "connect":
+		return runBenchConnect(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "version":
 		if helpRequested(rest) {
 			fmt.Fprintln(stdout, "Usage: imprint version\n\nPrints the version.")

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/gateway"
 	"github.com/imprint-iot/imprint/provisioning"
 )
@@ -35,8 +36,15 @@ type Devices struct {
 const renewAfter = 2.0 / 3
 
 // gatewayStanding forwards the engine's announcements of changed standing
-// to the MQTT server, which is built after the engine.
+// and of JITR registrations to the MQTT server, which is built after the
+// engine.
 type gatewayStanding struct{ mqtt atomic.Pointer[gateway.MQTT] }
+
+func (g *gatewayStanding) CertificateRegistered(ev provisioning.JITREvent) {
+	if m := g.mqtt.Load(); m != nil {
+		m.CertificateRegistered(ev)
+	}
+}
 
 func (g *gatewayStanding) Invalidate(caID, serial string) {
 	if m := g.mqtt.Load(); m != nil {
@@ -157,7 +165,7 @@ func (s *Server) DeviceAddr() net.Addr {
 // must trust for the device listeners' certificate, up to its root.
 func (s *Server) handleDeviceEndpointPEM(w http.ResponseWriter, r *http.Request) {
 	if s.devices == nil {
-		http.NotFound(w, r)
+		s.common.WriteError(w, r, imprint.Errorf(imprint.NotFound, "this server runs no device listener"))
 		return
 	}
 	s.devices.mu.Lock()

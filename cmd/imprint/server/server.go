@@ -87,6 +87,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	devices *devices // nil without device listeners
+	common  *api.Common
 }
 
 // New builds the server and starts its background workers (CRL publishing,
@@ -115,8 +116,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	standing := &gatewayStanding{}
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log,
 		Standing: []provisioning.StandingListener{ocsp, standing}, RenewalGrace: cfg.RenewalGrace,
+		Registered:   []provisioning.RegistrationListener{standing},
 		PolicyLimits: cfg.PolicyLimits, MaxTemplateVersions: cfg.MaxTemplateVersions,
-		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db}})
+		Outbound: guard, Secrets: secrets, HookAllowHTTP: cfg.WebhookAllowHTTP, Transactor: transactor{db},
+		CacheCertificates: true}) // the notifications below reach engine.Notify
 
 	bg, cancel := context.WithCancel(ctx)
 	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, bg: bg, cancel: cancel}
@@ -130,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				crls.Notify(channel, payload)
 				ocsp.Notify(channel, payload)
 				dispatcher.Notify(channel, payload)
+				engine.Notify(channel, payload) // before the gateway decides its sessions again
 				if m := standing.mqtt.Load(); m != nil {
 					m.Notify(channel, payload) // the kill switch on this replica too
 				}
@@ -139,6 +143,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				if err := auth.Reload(bg); err != nil && bg.Err() == nil {
 					log.Error("reload CAs", "err", err)
 				}
+				engine.Notify(channel, payload)
 				if m := standing.mqtt.Load(); m != nil && payload != "" {
 					m.Notify(imprint.ChannelRevocations, payload+" *") // sessions of a CA made INACTIVE end
 				}
@@ -162,6 +167,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.start(func() { every(bg, time.Hour, s.pruneIdempotencyKeys) })
 
 	common := api.NewCommon(log, reg)
+	s.common = common
 	r := common.Router(cfg.TrustedProxies)
 	ops := r.With(api.Timeout)
 	ops.Get("/healthz", handleHealthz)
