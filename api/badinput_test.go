@@ -85,7 +85,7 @@ func TestBadInputIsRefusedAndNothingIsStored(t *testing.T) {
 		{"P-224", "/v1/certificates", map[string]string{"csr": csrPEM(t, p224, "d")}, 400, "invalid", "P-224"},
 		{"DSA", "/v1/certificates", map[string]string{"csr": opensslCSR(t, "dsaparam", "-noout", "-genkey", "1024")}, 400, "invalid", ""},
 		{"no common name", "/v1/certificates", map[string]string{"csr": csrPEM(t, p256(t), "")}, 400, "invalid", "common name"},
-		{"common name off pattern", "/v1/certificates", map[string]string{"csr": csrPEM(t, p256(t), "laptop"), "caId": lineA.CAID}, 400, "invalid", "pattern"},
+		{"common name off pattern", "/v1/certificates", map[string]string{"csr": csrPEM(t, p256(t), "laptop"), "caId": lineA.CAID}, 403, "forbidden", "pattern"},
 		{"key type off profile", "/v1/certificates", map[string]string{"csr": csrPEM(t, rsaKey(t, 2048), "dev-1"), "caId": lineA.CAID}, 400, "invalid", "RSA-2048"},
 		{"validity over profile", "/v1/certificates", map[string]any{"csr": csrPEM(t, p256(t), "dev-1"), "caId": lineA.CAID, "validityDays": 400}, 400, "invalid", "validityDays"},
 		{"unknown CA", "/v1/certificates", map[string]string{"csr": csrPEM(t, p256(t), "d"), "caId": strings.Repeat("ab", 32)}, 404, "not_found", "CA"},

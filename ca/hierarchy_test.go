@@ -59,7 +59,7 @@ func TestCreateIssuingCA(t *testing.T) {
 			}
 			wantValidity(t, leaf, cert, start, 365*day)
 			_, err := a.Issue(ctx, ca.IssueRequest{CSR: mustDeviceCSR(t, "sensor-1"), CAID: strict.ID})
-			wantError(t, err, imprint.Invalid, "does not match the pattern")
+			wantError(t, err, imprint.Forbidden, "does not match the pattern")
 			// The default CA is still the oldest, and takes any name.
 			if iss := mustIssue(t, a, ca.IssueRequest{CSR: mustDeviceCSR(t, "sensor-1")}); iss.Certificate.CAID != issuing.ID {
 				t.Errorf("Issue() without a CA used %s, want the default %s", iss.Certificate.CAID, issuing.ID)

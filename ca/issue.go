@@ -199,7 +199,10 @@ func checkCommonName(iss *issuer, cn string) error {
 	case !printable(cn):
 		return imprint.Errorf(imprint.Invalid, "csr common name holds control characters, bidirectional formatting characters or invalid UTF-8")
 	case iss.cnRE != nil && !iss.cnRE.MatchString(cn):
-		return imprint.Errorf(imprint.Invalid, "common name %q does not match the pattern %q of CA %s",
+		// A well-formed subject the CA's profile does not allow: the request
+		// is understood and refused (Forbidden), as an attribute type the
+		// profile does not accept is.
+		return imprint.Errorf(imprint.Forbidden, "common name %q does not match the pattern %q of CA %s",
 			cn, iss.ca.Profile.CommonNamePattern, iss.ca.Name)
 	}
 	return nil

@@ -57,7 +57,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("CA(%s).Profile = %+v after Reload, want %+v", issuing.ID, got.Profile, strictProfile)
 	}
 	_, err = e.a.Issue(ctx, ca.IssueRequest{CSR: csr})
-	wantError(t, err, imprint.Invalid, "does not match the pattern")
+	wantError(t, err, imprint.Forbidden, "does not match the pattern")
 	_, err = e.a.Issue(ctx, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-0000000a"), ValidityDays: 366})
 	wantError(t, err, imprint.Invalid, "between 1 and 365")
 	mustIssue(t, e.a, ca.IssueRequest{CSR: mustDeviceCSR(t, "device-0000000a")})
