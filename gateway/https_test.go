@@ -61,13 +61,10 @@ func (f *fixture) curl(api *gateway.DeviceAPI, d *device, path string) (int, []b
 func TestDeviceAPIWhoami(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
-	var clock time.Time
+	var clock testClock // moved by the test, read by the listener's goroutines
 	api := f.deviceAPI(func(c *gateway.DeviceAPIConfig) {
 		c.Listener.Now = func() time.Time {
-			if clock.IsZero() {
-				return time.Now()
-			}
-			return clock
+			return clock.now()
 		}
 	})
 	d := f.device("meter-1", imprint.CertificateActive)
@@ -110,7 +107,7 @@ func TestDeviceAPIWhoami(t *testing.T) {
 	if status != 404 || !strings.Contains(string(body), `"not_found"`) {
 		t.Errorf("unknown path: %d %s, want 404 with the problem body", status, body)
 	}
-	clock = d.cert.NotAfter.Add(time.Second)
+	clock.set(d.cert.NotAfter.Add(time.Second))
 	if status, body := f.curl(api, inactive, "/device/v1/whoami"); status != 0 {
 		t.Errorf("expired certificate: %d %s, want the handshake refused", status, body)
 	}

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,13 +36,10 @@ func TestHandshakeRefused(t *testing.T) {
 	d := f.device("dev-1", imprint.CertificateActive)
 	f.policy(d.cert.ID, "connect-any", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`)
 
-	var clock time.Time
+	var clock testClock // moved by the test, read by the listener's goroutines
 	m := f.mqtt(func(c *gateway.MQTTConfig) {
 		c.Listener.Now = func() time.Time {
-			if clock.IsZero() {
-				return time.Now()
-			}
-			return clock
+			return clock.now()
 		}
 	})
 	pub := func(d *device) (string, error) {
@@ -60,11 +58,11 @@ func TestHandshakeRefused(t *testing.T) {
 			t.Errorf("%s: the TLS handshake succeeded", what)
 		}
 	}
-	clock = d.cert.NotAfter.Add(time.Second)
+	clock.set(d.cert.NotAfter.Add(time.Second))
 	refused("expired", d)
-	clock = d.cert.NotBefore.Add(-time.Second)
+	clock.set(d.cert.NotBefore.Add(-time.Second))
 	refused("not yet valid", d)
-	clock = time.Time{}
+	clock.set(time.Time{})
 
 	// A CA Imprint does not know.
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -241,4 +239,23 @@ func TestNilTrustPool(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("second Close() error = %v", err)
 	}
+}
+
+// testClock is a clock a test moves while the code under test reads it from
+// other goroutines; the zero time means the real one.
+type testClock struct{ at atomic.Int64 }
+
+func (c *testClock) set(t time.Time) {
+	if t.IsZero() {
+		c.at.Store(0)
+		return
+	}
+	c.at.Store(t.UnixNano())
+}
+
+func (c *testClock) now() time.Time {
+	if v := c.at.Load(); v != 0 {
+		return time.Unix(0, v)
+	}
+	return time.Now()
 }
