@@ -2,10 +2,6 @@ package provisioning_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
 	"log/slog"
@@ -51,30 +47,15 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t: t, url: url, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}
 }
 
-// issue signs and records a certificate for a new key with the given
-// subject.
+// issue signs and records an ACTIVE certificate for a new key with the
+// given subject.
 func (f *fixture) issue(subject pkix.Name) *imprint.Certificate {
 	f.t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	c := f.sign(subject, "")
+	if err := f.db.CreateCertificates(ctx, []imprint.Certificate{*c}, imprint.SystemActor, nil); err != nil {
 		f.t.Fatal(err)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: subject}, key)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	iss, err := f.ca.Issue(ctx, ca.IssueRequest{CSR: csr})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.db.CreateCertificates(ctx, []imprint.Certificate{iss.Certificate}, imprint.SystemActor, nil); err != nil {
-		f.t.Fatal(err)
-	}
-	return &iss.Certificate
+	return c
 }
 
 // count runs a query that returns one integer.

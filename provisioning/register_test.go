@@ -123,7 +123,7 @@ func TestRegistrationCodeConcurrentFirstReads(t *testing.T) {
 func TestRegisterBatchAtTheLimit(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("10,000 certificates")
+		t.Skip("10,000 certificates: not in -short runs")
 	}
 	f := newFixture(t)
 	cust := newOwnCA(t, "Line CA")
