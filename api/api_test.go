@@ -30,7 +30,39 @@ import (
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.MainWith(m, seedCA)
+	if caDir != "" {
+		os.RemoveAll(caDir)
+	}
+	os.Exit(code)
+}
+
+// caDir holds the keys of the CA every test's database starts with: made
+// once by seedCA in the template database, since making and encrypting CA
+// keys is the costliest part of a test's set-up.
+var caDir string
+
+const testPassphrase = "test passphrase"
+
+func seedCA(ctx context.Context, url string) error {
+	dir, err := os.MkdirTemp("", "imprint-api-ca-")
+	if err != nil {
+		return err
+	}
+	caDir = dir
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, url, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	auth, err := ca.New(ctx, ca.Config{DataDir: caDir, Passphrase: []byte(testPassphrase), PublicURL: "http://imprint.test", Log: log}, db)
+	if err == nil {
+		_, _, err = auth.Init(ctx, ca.InitRequest{})
+	}
+	return err
+}
 
 var ctx = context.Background()
 
@@ -69,13 +101,10 @@ func newEnvAllowing(t *testing.T, allow []netip.Prefix) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	dataDir := t.TempDir()
-	auth, err := ca.New(ctx, ca.Config{DataDir: dataDir, Passphrase: []byte("test passphrase"),
+	dataDir := caDir // the CA of the template database; keys the tests make have names of their own
+	auth, err := ca.New(ctx, ca.Config{DataDir: dataDir, Passphrase: []byte(testPassphrase),
 		PublicURL: "http://imprint.test", Log: log}, db)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := auth.Init(ctx, ca.InitRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	app := mustServer(t, log, db, auth, allow)

@@ -220,7 +220,7 @@ func TestNewCAReachesTheOtherReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	auth, err := ca.New(ctx, ca.Config{DataDir: e.dataDir, Passphrase: []byte("test passphrase"),
+	auth, err := ca.New(ctx, ca.Config{DataDir: e.dataDir, Passphrase: []byte(testPassphrase),
 		PublicURL: "http://imprint.test", Log: log}, db)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,37 @@ import (
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.MainWith(m, seedCA)
+	if caDir != "" {
+		os.RemoveAll(caDir)
+	}
+	os.Exit(code)
+}
+
+// caDir holds the keys of the CA every test's database starts with, made
+// once by seedCA in the template database: making and encrypting CA keys is
+// the costliest part of a test's set-up.
+var caDir string
+
+func seedCA(ctx context.Context, url string) error {
+	dir, err := os.MkdirTemp("", "imprint-provisioning-ca-")
+	if err != nil {
+		return err
+	}
+	caDir = dir
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	db, err := postgres.Open(ctx, url, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	auth, err := ca.New(ctx, ca.Config{DataDir: caDir, Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
+	if err == nil {
+		_, _, err = auth.Init(ctx, ca.InitRequest{Organization: "Acme"})
+	}
+	return err
+}
 
 var ctx = context.Background()
 
@@ -37,11 +67,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	auth, err := ca.New(ctx, ca.Config{DataDir: t.TempDir(), Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
+	auth, err := ca.New(ctx, ca.Config{DataDir: caDir, Passphrase: []byte("test only"), PublicURL: "http://127.0.0.1:1", Log: log}, db)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := auth.Init(ctx, ca.InitRequest{Organization: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
 	return &fixture{t: t, url: url, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}

@@ -32,9 +32,22 @@ var (
 
 // Main sets up the server and the template database, runs the tests, and
 // cleans up. Call it from TestMain: os.Exit(pgtest.Main(m)).
-func Main(m *testing.M) int {
+func Main(m *testing.M) int { return MainWith(m, nil) }
+
+// MainWith is Main with seed run once on the migrated template database
+// (its URL given) before the tests: what it writes, every test's database
+// starts with. Tests that all need the same costly state (a CA, whose keys
+// take a second to make) make it once this way.
+func MainWith(m *testing.M, seed func(ctx context.Context, url string) error) int {
 	ctx := context.Background()
 	stop, err := setup(ctx)
+	if err == nil && seed != nil {
+		if err := seed(ctx, withDatabase(serverURL, template)); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: seed the template database: %v\n", err)
+			stop()
+			return 1
+		}
+	}
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			fmt.Fprintf(os.Stderr, "pgtest: PostgreSQL is required when CI is set: %v\n", err)
