@@ -13,12 +13,14 @@ import (
 	"encoding/pem"
 	"flag"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,15 +71,70 @@ func newEnv(tb testing.TB) *env {
 }
 
 // mustInitEnv returns an env initialised with root and default issuing CAs
-// of key type kt.
+// of key type kt: the CAs one Init made for the whole test binary, recorded
+// in the env's database and their key files copied into its directory, as
+// Init would have left them. Making and encrypting CA keys (PBKDF2 at
+// 600,000 iterations a file) is the costliest part of a test; tests of Init
+// itself call it on a newEnv.
 func mustInitEnv(tb testing.TB, kt imprint.KeyType) (e *env, root, issuing *imprint.CA) {
 	tb.Helper()
-	e = newEnv(tb)
-	root, issuing, err := e.a.Init(context.Background(), ca.InitRequest{Organization: "Acme", KeyType: kt})
-	if err != nil {
-		tb.Fatalf("Init() error = %v", err)
+	v, _ := initialised.LoadOrStore(kt, &initCache{})
+	c := v.(*initCache)
+	c.once.Do(func() { c.make(tb, kt) })
+	if c.err != nil || c.issuing == nil {
+		tb.Fatalf("the shared Init of %s CAs failed: %v", kt, c.err)
 	}
-	return e, root, issuing
+	e = newEnv(tb)
+	for rel, data := range c.files {
+		path := filepath.Join(e.dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	r, i := *c.root, *c.issuing
+	for _, rec := range []*imprint.CA{&r, &i} {
+		if err := e.db.CreateCA(context.Background(), rec, imprint.SystemActor); err != nil {
+			tb.Fatalf("CreateCA(%s) error = %v", rec.Name, err)
+		}
+	}
+	if err := e.a.Reload(context.Background()); err != nil {
+		tb.Fatalf("Reload() error = %v", err)
+	}
+	return e, &r, &i
+}
+
+// initialised holds, by key type, the CAs of one Init and their key files.
+var initialised sync.Map
+
+type initCache struct {
+	once          sync.Once
+	root, issuing *imprint.CA
+	files         map[string][]byte // by path under the data directory
+	err           error
+}
+
+func (c *initCache) make(tb testing.TB, kt imprint.KeyType) {
+	e := newEnv(tb)
+	c.root, c.issuing, c.err = e.a.Init(context.Background(), ca.InitRequest{Organization: "Acme", KeyType: kt})
+	if c.err != nil {
+		return
+	}
+	c.files = map[string][]byte{}
+	c.err = filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(e.dir, path)
+		c.files[rel] = data
+		return err
+	})
 }
 
 func mustNew(tb testing.TB, store ca.Store, dir string) *ca.Authority {
