@@ -25,44 +25,28 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/ca/catest"
 	"github.com/imprint-iot/imprint/cmd/imprint/server"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/postgres/pgtest"
 )
 
 func TestMain(m *testing.M) {
-	code := pgtest.MainWith(m, seedCA)
+	code := pgtest.MainWith(m, func(ctx context.Context, db *postgres.DB) (err error) {
+		caDir, err = catest.Init(ctx, db, []byte(testPassphrase), "http://imprint.test")
+		return err
+	})
 	if caDir != "" {
 		os.RemoveAll(caDir)
 	}
 	os.Exit(code)
 }
 
-// caDir holds the keys of the CA every test's database starts with: made
-// once by seedCA in the template database, since making and encrypting CA
-// keys is the costliest part of a test's set-up.
+// caDir holds the keys of the CA every test's database starts with (see
+// catest.Init).
 var caDir string
 
 const testPassphrase = "test passphrase"
-
-func seedCA(ctx context.Context, url string) error {
-	dir, err := os.MkdirTemp("", "imprint-api-ca-")
-	if err != nil {
-		return err
-	}
-	caDir = dir
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db, err := postgres.Open(ctx, url, log)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	auth, err := ca.New(ctx, ca.Config{DataDir: caDir, Passphrase: []byte(testPassphrase), PublicURL: "http://imprint.test", Log: log}, db)
-	if err == nil {
-		_, _, err = auth.Init(ctx, ca.InitRequest{})
-	}
-	return err
-}
 
 var ctx = context.Background()
 

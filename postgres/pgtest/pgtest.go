@@ -35,14 +35,14 @@ var (
 func Main(m *testing.M) int { return MainWith(m, nil) }
 
 // MainWith is Main with seed run once on the migrated template database
-// (its URL given) before the tests: what it writes, every test's database
-// starts with. Tests that all need the same costly state (a CA, whose keys
-// take a second to make) make it once this way.
-func MainWith(m *testing.M, seed func(ctx context.Context, url string) error) int {
+// before the tests: what it writes, every test's database starts with. Tests
+// that all need the same costly state (a CA, whose keys take a second to
+// make) make it once this way.
+func MainWith(m *testing.M, seed func(ctx context.Context, db *postgres.DB) error) int {
 	ctx := context.Background()
 	stop, err := setup(ctx)
 	if err == nil && seed != nil {
-		if err := seed(ctx, withDatabase(serverURL, template)); err != nil {
+		if err := seedTemplate(ctx, seed); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: seed the template database: %v\n", err)
 			stop()
 			return 1
@@ -171,4 +171,15 @@ func withDatabase(raw, name string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// seedTemplate runs seed on the template database, and closes its
+// connections: a database with connections cannot be copied.
+func seedTemplate(ctx context.Context, seed func(ctx context.Context, db *postgres.DB) error) error {
+	db, err := postgres.Open(ctx, withDatabase(serverURL, template), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return seed(ctx, db)
 }
