@@ -45,9 +45,7 @@ func (db *DB) SetCertificateStatus(ctx context.Context, id string, to imprint.Ce
 	return setCertificateStatus(ctx, db, id, to, actor)
 }
 
-// SetCertificateStatus is DB.SetCertificateStatus within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// SetCertificateStatus is DB.SetCertificateStatus within the flow's transaction.
 func (tx *Tx) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
 	return setCertificateStatus(ctx, tx, id, to, actor)
 }
@@ -84,8 +82,16 @@ func setCertificateStatus(ctx context.Context, r runner, id string, to imprint.C
 			map[string]string{"from": string(c.Status), "to": string(to), "serial": c.Serial, "caId": c.CAID}); err != nil {
 			return err
 		}
+		from := c.Status
 		c.Status, c.UpdatedAt = to, c.StatusChangedAt
 		out = c
+		if from != imprint.CertificateInactive && to != imprint.CertificateInactive {
+			// PENDING_ACTIVATION to ACTIVE: neither the CRL nor OCSP
+			// changes (both say good of either), and no replica keeps a
+			// pending certificate. Announcing it would make every
+			// first connection wait for the notification lock at commit.
+			return nil
+		}
 		return notifyRevocation(ctx, tx, c.CAID, c.Serial)
 	})
 	return out, err

@@ -41,11 +41,20 @@ func (db *DB) CreatePolicy(ctx context.Context, name, document string, actor imp
 	return createPolicy(ctx, db, name, document, actor)
 }
 
-// CreatePolicy is DB.CreatePolicy within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
-func (tx *Tx) CreatePolicy(ctx context.Context, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
-	return createPolicy(ctx, tx, name, document, actor)
+// EnsurePolicy creates a policy as DB.CreatePolicy does, within the flow's
+// transaction, unless a policy of that name exists: then it changes
+// nothing, records nothing and reports created false. A policy another
+// transaction is creating is waited for.
+func (tx *Tx) EnsurePolicy(ctx context.Context, name, document string, actor imprint.Actor) (created bool, err error) {
+	tag, err := tx.tx.Exec(ctx, `INSERT INTO policies (name, default_version, next_version) VALUES ($1, 1, 2)
+		ON CONFLICT (name) DO NOTHING`, name)
+	if err != nil {
+		return false, mapError(fmt.Errorf("insert policy: %w", err))
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	return true, mapError(insertPolicyVersion1(ctx, tx.tx, name, document, actor))
 }
 
 func createPolicy(ctx context.Context, r runner, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
@@ -59,16 +68,22 @@ func createPolicy(ctx context.Context, r runner, name, document string, actor im
 			}
 			return fmt.Errorf("insert policy: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO policy_versions (policy_name, version_id, document)
-			VALUES ($1, 1, $2)`, name, document); err != nil {
-			return fmt.Errorf("insert policy version: %w", err)
-		}
-		return insertEvent(ctx, tx, imprint.EventPolicyCreated, "policy", name, actor, map[string]any{"versionId": 1})
+		return insertPolicyVersion1(ctx, tx, name, document, actor)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// insertPolicyVersion1 records a new policy's first version and its
+// creation's audit event.
+func insertPolicyVersion1(ctx context.Context, tx pgx.Tx, name, document string, actor imprint.Actor) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO policy_versions (policy_name, version_id, document)
+		VALUES ($1, 1, $2)`, name, document); err != nil {
+		return fmt.Errorf("insert policy version: %w", err)
+	}
+	return insertEvent(ctx, tx, imprint.EventPolicyCreated, "policy", name, actor, map[string]any{"versionId": 1})
 }
 
 const policyColumns = `p.name, p.default_version, v.document, p.created_at, p.updated_at`
@@ -285,9 +300,7 @@ func (db *DB) AttachPolicy(ctx context.Context, name, targetType, targetID strin
 	return attachPolicy(ctx, db, name, targetType, targetID, actor)
 }
 
-// AttachPolicy is DB.AttachPolicy within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// AttachPolicy is DB.AttachPolicy within the flow's transaction.
 func (tx *Tx) AttachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error {
 	return attachPolicy(ctx, tx, name, targetType, targetID, actor)
 }

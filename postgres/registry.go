@@ -140,9 +140,7 @@ func (db *DB) CreateThing(ctx context.Context, t *imprint.Thing, actor imprint.A
 	return createThing(ctx, db, t, actor)
 }
 
-// CreateThing is DB.CreateThing within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// CreateThing is DB.CreateThing within the flow's transaction.
 func (tx *Tx) CreateThing(ctx context.Context, t *imprint.Thing, actor imprint.Actor) error {
 	return createThing(ctx, tx, t, actor)
 }
@@ -228,9 +226,7 @@ func (db *DB) UpdateThing(ctx context.Context, name string, u imprint.ThingUpdat
 	return updateThing(ctx, db, name, u, actor)
 }
 
-// UpdateThing is DB.UpdateThing within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// UpdateThing is DB.UpdateThing within the flow's transaction.
 func (tx *Tx) UpdateThing(ctx context.Context, name string, u imprint.ThingUpdate, actor imprint.Actor) (*imprint.Thing, error) {
 	return updateThing(ctx, tx, name, u, actor)
 }
@@ -403,9 +399,7 @@ func (db *DB) AddThingToGroup(ctx context.Context, group, thing string, actor im
 	return addThingToGroup(ctx, db, group, thing, actor)
 }
 
-// AddThingToGroup is DB.AddThingToGroup within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// AddThingToGroup is DB.AddThingToGroup within the flow's transaction.
 func (tx *Tx) AddThingToGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
 	return addThingToGroup(ctx, tx, group, thing, actor)
 }
@@ -467,9 +461,7 @@ func (db *DB) AttachPrincipal(ctx context.Context, thing, certificateID string, 
 	return attachPrincipal(ctx, db, thing, certificateID, exclusive, actor)
 }
 
-// AttachPrincipal is DB.AttachPrincipal within the flow's transaction, as one step
-// that fails alone (a savepoint): the transaction goes on if the flow
-// handles the error.
+// AttachPrincipal is DB.AttachPrincipal within the flow's transaction.
 func (tx *Tx) AttachPrincipal(ctx context.Context, thing, certificateID string, exclusive bool, actor imprint.Actor) error {
 	return attachPrincipal(ctx, tx, thing, certificateID, exclusive, actor)
 }

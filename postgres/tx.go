@@ -16,6 +16,12 @@ import (
 // their audit events) and must leave all or nothing. Its methods are the
 // store's, run in the transaction. It is valid only inside the function
 // given to InTx.
+//
+// A step that fails ends the transaction: PostgreSQL refuses anything after
+// an error in it, and InTx rolls it back when fn returns the error. Steps
+// are not savepoints (two round trips each); where a flow expects a
+// condition that is not an error to it, the step says so without failing
+// (EnsurePolicy: a policy that exists already).
 type Tx struct {
 	tx pgx.Tx
 }
@@ -58,9 +64,9 @@ func (tx *Tx) Event(ctx context.Context, typ, resourceType, resourceID string, a
 	return nil
 }
 
-// runner runs a function in a transaction: a new one for DB, a savepoint of
-// the open one for Tx. The store's methods that flows compose are written
-// once against it.
+// runner runs a function in a transaction: a new one for DB, the open one
+// for Tx. The store's methods that flows compose are written once against
+// it.
 type runner interface {
 	run(ctx context.Context, fn func(pgx.Tx) error) error
 }
@@ -68,13 +74,5 @@ type runner interface {
 func (db *DB) run(ctx context.Context, fn func(pgx.Tx) error) error { return db.inTx(ctx, fn) }
 
 func (tx *Tx) run(ctx context.Context, fn func(pgx.Tx) error) error {
-	sp, err := tx.tx.Begin(ctx) // a savepoint
-	if err != nil {
-		return mapError(fmt.Errorf("savepoint: %w", err))
-	}
-	defer sp.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if err := fn(sp); err != nil {
-		return mapError(err)
-	}
-	return mapError(sp.Commit(ctx))
+	return mapError(fn(tx.tx))
 }

@@ -113,9 +113,9 @@ func TestInTxComposes(t *testing.T) {
 			if err := tx.AttachPrincipal(ctx, thing, cert.ID, true, imprint.SystemActor); err != nil {
 				return err
 			}
-			if _, err := tx.CreatePolicy(ctx, "shared", doc, imprint.SystemActor); imprint.ErrorKind(err) != imprint.Conflict {
-				return fmt.Errorf("CreatePolicy(existing) = %v, want Conflict", err)
-			} // handled: the policy is there, attach it
+			if created, err := tx.EnsurePolicy(ctx, "shared", doc, imprint.SystemActor); err != nil || created {
+				return fmt.Errorf("EnsurePolicy(existing) = %v, %v; want false, nil", created, err)
+			} // the policy is there: attach it
 			if err := tx.AttachPolicy(ctx, "shared", imprint.TargetCertificate, cert.ID, imprint.SystemActor); err != nil {
 				return err
 			}

@@ -13,9 +13,8 @@ import (
 )
 
 // ProvisioningTx is the store within the one transaction of a first
-// connection. Each method is one step that fails alone: the flow decides
-// whether the transaction goes on (a policy that exists already) or ends
-// with nothing written (anything else).
+// connection. A step that fails ends the transaction with nothing written;
+// a policy that exists already is no failure (EnsurePolicy).
 type ProvisioningTx interface {
 	LockFirstConnection(ctx context.Context, certificateID string) error
 	LockCertificate(ctx context.Context, id string) (*imprint.Certificate, error)
@@ -29,7 +28,7 @@ type ProvisioningTx interface {
 	AddThingToGroup(ctx context.Context, group, thing string, actor imprint.Actor) error
 	RemoveThingFromGroup(ctx context.Context, group, thing string, actor imprint.Actor) error
 	AttachPrincipal(ctx context.Context, thing, certificateID string, exclusive bool, actor imprint.Actor) error
-	CreatePolicy(ctx context.Context, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error)
+	EnsurePolicy(ctx context.Context, name, document string, actor imprint.Actor) (created bool, err error)
 	AttachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error
 	Event(ctx context.Context, typ, resourceType, resourceID string, actor imprint.Actor, data any) error
 }
@@ -232,10 +231,10 @@ func (e *Engine) applyPlan(ctx context.Context, tx ProvisioningTx, template stri
 		out.ThingName = plan.Thing.Name
 	}
 	for _, p := range plan.Policies {
-		if p.Document != "" {
-			if _, err := tx.CreatePolicy(ctx, p.Name, p.Document, actor); err != nil && imprint.ErrorKind(err) != imprint.Conflict {
+		if p.Document != "" { // a policy of that name that exists is attached as it is
+			if _, err := tx.EnsurePolicy(ctx, p.Name, p.Document, actor); err != nil {
 				return nil, err
-			} // a policy of that name exists: it is attached as it is
+			}
 		}
 		if err := tx.AttachPolicy(ctx, p.Name, imprint.TargetCertificate, c.ID, actor); err != nil {
 			return nil, err
