@@ -56,3 +56,30 @@ type TemplateUpdate struct {
 	Hook           **PreProvisioningHook // points to nil to remove the hook
 	DefaultVersion *int
 }
+
+// NewDevice is the provisioning of a certificate unknown to Imprint on its
+// first connection, when its template's plan is one the store can apply
+// together with other devices' (a new thing in no group, policies attached
+// to the certificate, the certificate ACTIVE): everything the one
+// transaction of a first connection writes, decided beforehand.
+type NewDevice struct {
+	// Certificate is recorded as it is, in its final status, and marked
+	// provisioned by Template.
+	Certificate *Certificate
+	// Registered and Provisioned are the data of the certificate's
+	// certificate.registered and certificate.provisioned audit events.
+	Registered, Provisioned any
+	// Thing is created, with the certificate attached to it; nil for none.
+	Thing *Thing
+	// Policies are attached to the certificate in order; each with a
+	// Document is created first unless a policy of that name exists.
+	Policies []NewDevicePolicy
+	Template string
+	Actor    Actor
+}
+
+// NewDevicePolicy is a policy a NewDevice attaches to its certificate.
+type NewDevicePolicy struct {
+	Name     string
+	Document string // "": an existing policy
+}

@@ -22,9 +22,10 @@ import (
 
 // DB is the store. It is safe for concurrent use. Close releases it.
 type DB struct {
-	pool   *pgxpool.Pool
-	log    *slog.Logger
-	writer *certWriter
+	pool    *pgxpool.Pool
+	log     *slog.Logger
+	writer  *certWriter
+	devices *groupQueue[*deviceUnit]
 }
 
 // Open connects to the database at url and checks that it answers. It does
@@ -58,12 +59,14 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
 	}
 	db := &DB{pool: pool, log: log}
 	db.writer = newCertWriter(db, 1)
+	db.devices = newGroupQueue(deviceWriters, maxDeviceGroup, db.commitDevices)
 	return db, nil
 }
 
-// Close stops the certificate writer and closes every connection.
+// Close stops the group writers and closes every connection.
 func (db *DB) Close() {
 	db.writer.close()
+	db.devices.close()
 	db.pool.Close()
 }
 

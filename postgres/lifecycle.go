@@ -78,8 +78,7 @@ func setCertificateStatus(ctx context.Context, r runner, id string, to imprint.C
 		if to == imprint.CertificateInactive {
 			typ = imprint.EventCertificateDeactivated
 		}
-		if err := insertEvent(ctx, tx, typ, "certificate", id, actor,
-			map[string]string{"from": string(c.Status), "to": string(to), "serial": c.Serial, "caId": c.CAID}); err != nil {
+		if err := insertEvent(ctx, tx, typ, "certificate", id, actor, statusEventData(c, to)); err != nil {
 			return err
 		}
 		from := c.Status

@@ -83,7 +83,7 @@ func insertPolicyVersion1(ctx context.Context, tx pgx.Tx, name, document string,
 		VALUES ($1, 1, $2)`, name, document); err != nil {
 		return fmt.Errorf("insert policy version: %w", err)
 	}
-	return insertEvent(ctx, tx, imprint.EventPolicyCreated, "policy", name, actor, map[string]any{"versionId": 1})
+	return insertEvent(ctx, tx, imprint.EventPolicyCreated, "policy", name, actor, policyCreatedData)
 }
 
 const policyColumns = `p.name, p.default_version, v.document, p.created_at, p.updated_at`
@@ -321,8 +321,7 @@ func attachPolicy(ctx context.Context, r runner, name, targetType, targetID stri
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
-		return insertEvent(ctx, tx, imprint.EventPolicyAttached, "policy", name, actor,
-			map[string]string{"targetType": targetType, "targetId": targetID})
+		return insertEvent(ctx, tx, imprint.EventPolicyAttached, "policy", name, actor, policyAttachedData(targetType, targetID))
 	})
 }
 

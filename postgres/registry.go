@@ -159,7 +159,7 @@ func createThing(ctx context.Context, r runner, t *imprint.Thing, actor imprint.
 		if err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, imprint.EventThingCreated, "thing", t.Name, actor, map[string]any{"thingTypeName": t.TypeName})
+		return insertEvent(ctx, tx, imprint.EventThingCreated, "thing", t.Name, actor, thingCreatedData(t.TypeName))
 	})
 }
 
@@ -499,8 +499,7 @@ func attachPrincipal(ctx context.Context, r runner, thing, certificateID string,
 			thing, certificateID, exclusive); err != nil {
 			return err
 		}
-		return insertEvent(ctx, tx, imprint.EventPrincipalAttached, "thing", thing, actor,
-			map[string]any{"certificateId": certificateID, "exclusive": exclusive})
+		return insertEvent(ctx, tx, imprint.EventPrincipalAttached, "thing", thing, actor, principalAttachedData(certificateID, exclusive))
 	})
 }
 

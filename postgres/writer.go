@@ -33,78 +33,112 @@ type writeUnit struct {
 	done  chan error
 }
 
-type certWriter struct {
-	db     *DB
-	queue  chan *writeUnit
+func (u *writeUnit) rows() int            { return len(u.certs) }
+func (u *writeUnit) finished() chan error { return u.done }
+
+// groupUnit is a unit of work a groupQueue commits with others: rows tells
+// its size, and its channel takes its outcome, once.
+type groupUnit interface {
+	rows() int
+	finished() chan error
+}
+
+// groupQueue hands units to a few goroutines, each of which takes whatever
+// is queued (up to max rows) and commits it as one group. A unit is
+// answered on its channel when its group is done.
+type groupQueue[U groupUnit] struct {
+	queue  chan U
+	max    int
+	commit func(group []U)
 	wg     sync.WaitGroup
 	mu     sync.RWMutex // guards closed and the closing of queue
 	closed bool
 }
 
-func newCertWriter(db *DB, n int) *certWriter {
-	w := &certWriter{db: db, queue: make(chan *writeUnit, writerBacklog)}
-	w.wg.Add(n)
-	for range n {
-		go w.loop()
+func newGroupQueue[U groupUnit](goroutines, max int, commit func([]U)) *groupQueue[U] {
+	q := &groupQueue[U]{queue: make(chan U, writerBacklog), max: max, commit: commit}
+	q.wg.Add(goroutines)
+	for range goroutines {
+		go q.loop()
 	}
-	return w
+	return q
 }
 
-func (w *certWriter) close() {
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
+func (q *groupQueue[U]) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.queue)
 	}
-	w.mu.Unlock()
-	w.wg.Wait()
+	q.mu.Unlock()
+	q.wg.Wait()
 }
 
-// write queues u and waits until it is committed or has failed. If ctx ends
-// first, write returns ctx's error; the rows may still be committed, and
-// are then recorded but were never handed out.
-func (w *certWriter) write(ctx context.Context, u *writeUnit) error {
-	u.done = make(chan error, 1)
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
+// submit queues u and waits for its outcome. If ctx ends first, submit
+// returns Unavailable; u may still be committed.
+func (q *groupQueue[U]) submit(ctx context.Context, u U) error {
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
 		return imprint.Errorf(imprint.Unavailable, "the store is closed")
 	}
 	select {
-	case w.queue <- u:
-		w.mu.RUnlock()
+	case q.queue <- u:
+		q.mu.RUnlock()
 	case <-ctx.Done():
-		w.mu.RUnlock()
+		q.mu.RUnlock()
 		return &imprint.Error{Kind: imprint.Unavailable, Message: "request cancelled", Err: ctx.Err()}
 	}
 	select {
-	case err := <-u.done:
+	case err := <-u.finished():
 		return err
 	case <-ctx.Done():
 		return &imprint.Error{Kind: imprint.Unavailable, Message: "request cancelled", Err: ctx.Err()}
 	}
 }
 
-func (w *certWriter) loop() {
-	defer w.wg.Done()
-	for u := range w.queue {
-		group := []*writeUnit{u}
-		rows := len(u.certs)
+func (q *groupQueue[U]) loop() {
+	defer q.wg.Done()
+	for u := range q.queue {
+		group := []U{u}
+		rows := u.rows()
 	drain:
-		for rows < maxGroupRows {
+		for rows < q.max {
 			select {
-			case next, ok := <-w.queue:
+			case next, ok := <-q.queue:
 				if !ok {
 					break drain
 				}
 				group = append(group, next)
-				rows += len(next.certs)
+				rows += next.rows()
 			default:
 				break drain
 			}
 		}
-		w.commit(group)
+		q.commit(group)
 	}
+}
+
+// certWriter is the group commit of issued certificates.
+type certWriter struct {
+	db *DB
+	q  *groupQueue[*writeUnit]
+}
+
+func newCertWriter(db *DB, n int) *certWriter {
+	w := &certWriter{db: db}
+	w.q = newGroupQueue(n, maxGroupRows, w.commit)
+	return w
+}
+
+func (w *certWriter) close() { w.q.close() }
+
+// write queues u and waits until it is committed or has failed. If ctx ends
+// first, write returns Unavailable; the rows may still be committed, and
+// are then recorded but were never handed out.
+func (w *certWriter) write(ctx context.Context, u *writeUnit) error {
+	u.done = make(chan error, 1)
+	return w.q.submit(ctx, u)
 }
 
 // commit writes group in one transaction. If that fails and the group holds

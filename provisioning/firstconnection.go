@@ -39,6 +39,15 @@ type Transactor interface {
 	InProvisioningTx(ctx context.Context, fn func(tx ProvisioningTx) error) error
 }
 
+// NewDeviceWriter is a Transactor that can also apply the simple plans of
+// first connections of unknown certificates together, many devices in one
+// statement (group commit). ProvisionNewDevice reports false, without an
+// error, for a device it leaves to the general transaction: it must then
+// have written nothing of it.
+type NewDeviceWriter interface {
+	ProvisionNewDevice(ctx context.Context, d *imprint.NewDevice) (applied bool, err error)
+}
+
 // deviceActor is who the audit log says made the changes of a first
 // connection: the device, by its certificate ID.
 func deviceActor(certificateID string) imprint.Actor {
@@ -128,6 +137,18 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 	if issuer.AutoRegistration && issuer.ProvisioningTemplate != "" {
 		if plan, err = e.jitpPlan(ctx, issuer.ProvisioningTemplate, fc.Leaf); err != nil {
 			return nil, e.provisioningFailed(ctx, &record, issuer.ProvisioningTemplate, err)
+		}
+	}
+	if w, ok := e.provisioning.(NewDeviceWriter); ok {
+		if d := newDevice(issuer.ProvisioningTemplate, &record, plan); d != nil {
+			applied, err := w.ProvisionNewDevice(ctx, d)
+			if err != nil {
+				return nil, err
+			}
+			if applied {
+				return &Provisioned{Certificate: d.Certificate, ThingName: plan.Thing.Name,
+					DeviceConfiguration: plan.DeviceConfiguration, Template: issuer.ProvisioningTemplate}, nil
+			}
 		}
 	}
 	var out *Provisioned
@@ -250,12 +271,38 @@ func (e *Engine) applyPlan(ctx context.Context, tx ProvisioningTx, template stri
 		}
 		out.Certificate = updated
 	}
-	if err := tx.MarkProvisioned(ctx, c.ID, template, actor, map[string]any{
-		"template": template, "thingName": out.ThingName, "status": out.Certificate.Status}); err != nil {
+	if err := tx.MarkProvisioned(ctx, c.ID, template, actor, provisionedData(template, out.ThingName, out.Certificate.Status)); err != nil {
 		return nil, err
 	}
 	out.Certificate.ProvisionedAt = time.Now()
 	return out, nil
+}
+
+// provisionedData is the data of a certificate.provisioned event.
+func provisionedData(template, thing string, status imprint.CertificateStatus) map[string]any {
+	return map[string]any{"template": template, "thingName": thing, "status": status}
+}
+
+// newDevice is the provisioning of the unknown certificate record by the
+// plan of template as a NewDevice, when the plan is one a NewDeviceWriter
+// applies: a thing created in no group (or none), policies attached to
+// the certificate, the certificate ACTIVE. Returns nil for any other plan.
+// Whether the certificate and the thing are new is the writer's to check.
+func newDevice(template string, record *imprint.Certificate, plan *templates.Plan) *imprint.NewDevice {
+	if plan == nil || plan.Thing == nil || len(plan.Thing.Groups) > 0 ||
+		certificateStatus(record, plan.Certificate) != imprint.CertificateActive {
+		return nil
+	}
+	c := *record
+	d := &imprint.NewDevice{Certificate: &c, Registered: jitrEvent(record), Thing: &imprint.Thing{
+		Name: plan.Thing.Name, TypeName: plan.Thing.TypeName, Attributes: plan.Thing.Attributes},
+		Template: template, Actor: deviceActor(c.ID)}
+	c.Status = imprint.CertificateActive
+	d.Provisioned = provisionedData(template, plan.Thing.Name, c.Status)
+	for _, p := range plan.Policies {
+		d.Policies = append(d.Policies, imprint.NewDevicePolicy{Name: p.Name, Document: p.Document})
+	}
+	return d
 }
 
 // certificateStatus is the status the plan gives the certificate: the

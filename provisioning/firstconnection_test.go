@@ -9,12 +9,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +32,22 @@ type transactor struct{ db *postgres.DB }
 
 func (t transactor) InProvisioningTx(c context.Context, fn func(provisioning.ProvisioningTx) error) error {
 	return t.db.InTx(c, func(tx *postgres.Tx) error { return fn(tx) })
+}
+
+// groupTransactor is the server's: first connections of new devices with
+// a simple plan go through the store's group commit.
+// It counts the devices the group commit applied.
+type groupTransactor struct {
+	transactor
+	applied *atomic.Int32
+}
+
+func (t groupTransactor) ProvisionNewDevice(c context.Context, d *imprint.NewDevice) (bool, error) {
+	ok, err := t.db.ProvisionNewDevice(c, d)
+	if ok {
+		t.applied.Add(1)
+	}
+	return ok, err
 }
 
 // customerCA is a CA of a customer's, registered with Imprint as external.
@@ -295,4 +315,145 @@ func mustDER(t *testing.T, f *fixture, id string) []byte {
 		t.Fatal(err)
 	}
 	return c.DER
+}
+
+// simpleTemplate makes a thing of the common name, typed, with an attribute,
+// and attaches a policy it creates: a plan the group commit applies.
+const simpleTemplate = `{"Parameters": {"AWS::IoT::Certificate::CommonName": {"Type": "String"},
+	"AWS::IoT::Certificate::Id": {"Type": "String"}},
+ "Resources": {
+	"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+		"ThingTypeName": "lightBulb-versionA", "AttributePayload": {"line": "7"}}},
+	"certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+	"policy": {"Type": "AWS::IoT::Policy", "Properties": {
+		"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}}}}`
+
+// TestJITPTogetherAsAlone provisions devices of a simple template through
+// the group commit and through the general transaction: the same rows and
+// the same audit events, in the same order, with the same data.
+func TestJITPTogetherAsAlone(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "simple",
+		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
+		t.Fatal(err)
+	}
+	customer := f.customerCA("Simple CA", true, "simple")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	alone := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: log, Transactor: transactor{f.db}})
+	group := groupTransactor{transactor{f.db}, new(atomic.Int32)}
+	together := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: log, Transactor: group})
+
+	// The first device of each engine: alone creates the policy; the
+	// second of each finds it.
+	type result struct {
+		leaf *x509.Certificate
+		got  *provisioning.Provisioned
+	}
+	var results []result
+	for i, e := range []*provisioning.Engine{alone, together, alone, together} {
+		leaf := customer.device(t, pkix.Name{CommonName: fmt.Sprintf("simple-%d", i)})
+		got, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		if err != nil {
+			t.Fatalf("device %d: %v", i, err)
+		}
+		results = append(results, result{leaf, got})
+	}
+	// What each device's first connection wrote, with its own names
+	// replaced, so that two devices compare.
+	trail := func(r result) string {
+		id, thing := certID(r.leaf), r.got.ThingName
+		vs, err := f.db.EffectivePolicies(ctx, id, thing)
+		if err != nil || len(vs) != 1 {
+			t.Fatalf("effective policies of %s = %v, %v; want the template's", thing, vs, err)
+		}
+		var evs []imprint.Event
+		for _, res := range [][2]string{{"certificate", id}, {"thing", thing}, {"policy", vs[0].PolicyName}} {
+			got, err := f.db.EventsFor(ctx, res[0], res[1], 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range got {
+				if e.Actor.Name == id {
+					evs = append(evs, e)
+				}
+			}
+		}
+		slices.SortFunc(evs, func(a, b imprint.Event) int { return int(a.ID - b.ID) })
+		var b strings.Builder
+		for _, e := range evs {
+			if e.Type == imprint.EventPolicyCreated {
+				continue // the first device of the database creates it
+			}
+			data := strings.NewReplacer(id, "<id>", thing, "<thing>", r.got.Certificate.Serial, "<serial>").Replace(string(e.Data))
+			if e.Type == imprint.EventCertificateRegistered { // times of the moment
+				data = regexp.MustCompile(`"(timestamp|certificateRegistrationTimestamp)": ?"?[0-9]+"?`).ReplaceAllString(data, `"$1":0`)
+			}
+			fmt.Fprintf(&b, "%s %s %s %s\n", e.Type, e.ResourceType, e.Actor.Role, data)
+		}
+		c, err := f.db.Certificate(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th, err := f.db.Thing(ctx, thing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := f.db.Principals(ctx, thing, "")
+		fmt.Fprintf(&b, "certificate %s provisioned %v; thing %s %v v%d; principals %d; policy %s v%d",
+			c.Status, !c.ProvisionedAt.IsZero(), th.TypeName, th.Attributes, th.Version, len(ps), vs[0].PolicyName, vs[0].VersionID)
+		return b.String()
+	}
+	if n := group.applied.Load(); n != 2 {
+		t.Fatalf("the group commit applied %d devices, want both of its engine's", n)
+	}
+	want := trail(results[0])
+	if !strings.Contains(want, "certificate.provisioned") {
+		t.Fatalf("the trail of a provisioned device lacks its events:\n%s", want)
+	}
+	for i, r := range results[1:] {
+		if got := trail(r); got != want {
+			t.Errorf("device %d wrote\n%s\nwant, as the general transaction writes,\n%s", i+1, got, want)
+		}
+	}
+	if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'policy.created'`); n != 1 {
+		t.Errorf("policy created %d times, want once", n)
+	}
+	// Through the group commit, a second connection finds the device
+	// provisioned.
+	again, err := together.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: results[1].leaf, CAID: customer.rec.ID})
+	if err != nil || again.Template != "" || again.Certificate.ProvisionedAt.IsZero() {
+		t.Errorf("second connection = %+v, %v; want the provisioned certificate, no template run", again, err)
+	}
+}
+
+// TestJITPTogetherConcurrently: many first connections of one certificate
+// through the group commit provision it once.
+func TestJITPTogetherConcurrently(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "simple",
+		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
+		t.Fatal(err)
+	}
+	customer := f.customerCA("Simple CA", true, "simple")
+	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transactor: groupTransactor{transactor{f.db}, new(atomic.Int32)}})
+	leaf := customer.device(t, pkix.Name{CommonName: "simple-once"})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID}); err != nil {
+				t.Errorf("a concurrent first connection failed: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, typ := range []string{imprint.EventCertificateProvisioned, imprint.EventThingCreated, imprint.EventCertificateRegistered} {
+		if n := f.count(`SELECT count(*) FROM audit_events WHERE type = '` + typ + `'`); n != 1 {
+			t.Errorf("%s events: %d, want 1", typ, n)
+		}
+	}
 }

@@ -278,9 +278,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // transactor runs the engine's first-connection transactions in the store:
-// *postgres.Tx has every step the engine's ProvisioningTx names.
+// *postgres.Tx has every step the engine's ProvisioningTx names. It is a
+// provisioning.NewDeviceWriter too: the store's group commit of new devices.
 type transactor struct{ db *postgres.DB }
 
 func (t transactor) InProvisioningTx(ctx context.Context, fn func(provisioning.ProvisioningTx) error) error {
 	return t.db.InTx(ctx, func(tx *postgres.Tx) error { return fn(tx) })
+}
+
+func (t transactor) ProvisionNewDevice(ctx context.Context, d *imprint.NewDevice) (bool, error) {
+	return t.db.ProvisionNewDevice(ctx, d)
 }
