@@ -243,18 +243,33 @@ func PrepareReconnectTargets(ctx context.Context, c *Client, n int, caID, addr s
 	}); err != nil {
 		return nil, fmt.Errorf("attach the connect policy: %w", err)
 	}
-	if res := RunConnectLoad(ctx, addr, roots, targets, 8); res.Failed > 0 {
+	if res := RunConnectLoad(ctx, addr, roots, targets, 8, nil); res.Failed > 0 {
 		return nil, fmt.Errorf("first connections: %d failed: %v", res.Failed, res.FirstError)
 	}
 	return targets, nil
 }
 
+// KeyExchanges returns the TLS key exchanges a load generator offers, by
+// name: "x25519" or "p256" (what device TLS stacks offer), or "hybrid"
+// (Go's default, X25519MLKEM768 first: nil).
+func KeyExchanges(name string) ([]tls.CurveID, error) {
+	switch name {
+	case "x25519":
+		return []tls.CurveID{tls.X25519}, nil
+	case "p256":
+		return []tls.CurveID{tls.CurveP256}, nil
+	case "hybrid":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("key exchange %q: want x25519, p256 or hybrid", name)
+}
+
 // RunConnectLoad connects every target once to the MQTT listener at addr
 // (host:port), concurrency at a time: each a TCP connection, a full TLS
-// handshake with the device's certificate, CONNECT, CONNACK and
-// DISCONNECT. Latency is per connection; LoadResult.Issued counts the
-// connections accepted.
-func RunConnectLoad(ctx context.Context, addr string, roots *x509.CertPool, targets []ConnectTarget, concurrency int) *LoadResult {
+// handshake with the device's certificate offering the key exchanges kex
+// (nil: Go's default), CONNECT, CONNACK and DISCONNECT. Latency is per
+// connection; LoadResult.Issued counts the connections accepted.
+func RunConnectLoad(ctx context.Context, addr string, roots *x509.CertPool, targets []ConnectTarget, concurrency int, kex []tls.CurveID) *LoadResult {
 	host := addr
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		host = h
@@ -262,7 +277,7 @@ func RunConnectLoad(ctx context.Context, addr string, roots *x509.CertPool, targ
 	confs := make([]*tls.Config, len(targets))
 	for i, t := range targets {
 		confs[i] = &tls.Config{Certificates: []tls.Certificate{t.Certificate}, RootCAs: roots, ServerName: host,
-			NextProtos: []string{"mqtt"}, MinVersion: tls.VersionTLS12}
+			NextProtos: []string{"mqtt"}, MinVersion: tls.VersionTLS12, CurvePreferences: kex}
 	}
 	var (
 		connected, failed atomic.Int64

@@ -254,6 +254,7 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 	count := fs.Int("count", 3000, "connections to make")
 	conc := fs.Int("concurrency", 16, "connections in flight")
 	mode := fs.String("mode", "reconnect", "jitp (first connections), reconnect (known devices) or idle (hold --count sessions open)")
+	kexName := fs.String("kex", "x25519", "the key exchange the devices offer: x25519 or p256 (as device TLS stacks), or hybrid (Go's default, X25519MLKEM768 first)")
 	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold the sessions open (under 90 s: they send no PINGREQ)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
@@ -263,6 +264,10 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 	}
 	if *mode != "jitp" && *mode != "reconnect" && *mode != "idle" {
 		return fmt.Errorf("--mode %q: want jitp, reconnect or idle", *mode)
+	}
+	kex, err := device.KeyExchanges(*kexName)
+	if err != nil {
+		return err
 	}
 	c, err := cf.client()
 	if err != nil {
@@ -309,9 +314,9 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 		}
 		return nil
 	}
-	res := device.RunConnectLoad(ctx, *mqttAddr, roots, targets, *conc)
-	fmt.Fprintf(stdout, "connected %d, failed %d in %s (mode %s, concurrency %d, full TLS handshake each)\n", res.Issued, res.Failed,
-		res.Elapsed.Round(time.Millisecond), *mode, *conc)
+	res := device.RunConnectLoad(ctx, *mqttAddr, roots, targets, *conc, kex)
+	fmt.Fprintf(stdout, "connected %d, failed %d in %s (mode %s, concurrency %d, full TLS handshake each, key exchange %s)\n", res.Issued, res.Failed,
+		res.Elapsed.Round(time.Millisecond), *mode, *conc, *kexName)
 	fmt.Fprintf(stdout, "throughput  %.0f connections/s\nlatency     p50 %s  p95 %s  p99 %s (handshake + CONNECT/CONNACK)\n", res.PerSecond,
 		res.P50.Round(10*time.Microsecond), res.P95.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond))
 	if res.FirstError != nil {
