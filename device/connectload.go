@@ -31,6 +31,7 @@ import (
 type ConnectTarget struct {
 	Certificate tls.Certificate
 	ClientID    string
+	Issuer      []byte // the DER of the certificate's direct issuer
 }
 
 // benchConnectPolicy lets a device connect with any client ID.
@@ -187,7 +188,7 @@ func PrepareJITPTargets(ctx context.Context, c *Client, n int) ([]ConnectTarget,
 		if err != nil {
 			return err
 		}
-		targets[i] = ConnectTarget{Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ClientID: cn}
+		targets[i] = ConnectTarget{Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ClientID: cn, Issuer: caDER}
 		return nil
 	})
 	return targets, registered.CAID, err
@@ -219,6 +220,10 @@ func PrepareReconnectTargets(ctx context.Context, c *Client, n int, caID, addr s
 		if err != nil {
 			return nil, fmt.Errorf("issue: %w", err)
 		}
+		issuer, _ := pem.Decode([]byte(res.ChainPEM))
+		if issuer == nil {
+			return nil, errors.New("issue: an answer without the issuer's certificate")
+		}
 		for _, r := range res.Results {
 			if r.Error != nil {
 				return nil, fmt.Errorf("issue certificate %d: %s", from+r.Index, r.Error.Message)
@@ -229,7 +234,7 @@ func PrepareReconnectTargets(ctx context.Context, c *Client, n int, caID, addr s
 			}
 			i := from + r.Index
 			targets[i] = ConnectTarget{Certificate: tls.Certificate{Certificate: [][]byte{b.Bytes}, PrivateKey: keys[i]},
-				ClientID: fmt.Sprintf("bench-%s-%d", run, i)}
+				ClientID: fmt.Sprintf("bench-%s-%d", run, i), Issuer: issuer.Bytes}
 			ids[i] = r.CertificateID
 		}
 	}

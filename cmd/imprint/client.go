@@ -254,6 +254,7 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 	count := fs.Int("count", 3000, "connections to make")
 	conc := fs.Int("concurrency", 16, "connections in flight")
 	mode := fs.String("mode", "reconnect", "jitp (first connections), reconnect (known devices) or idle (hold --count sessions open)")
+	ceiling := fs.Bool("ceiling", true, "after the run, measure the full mTLS handshakes/s of an in-process server with the same certificates")
 	kexName := fs.String("kex", "x25519", "the key exchange the devices offer: x25519 or p256 (as device TLS stacks), or hybrid (Go's default, X25519MLKEM768 first)")
 	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold the sessions open (under 90 s: they send no PINGREQ)")
 	if err := parseFlags(fs, args, stderr); err != nil {
@@ -324,6 +325,14 @@ func runBenchConnect(ctx context.Context, args []string, getenv func(string) str
 	}
 	if res.Issued == 0 {
 		return fmt.Errorf("no connection succeeded: %v", res.FirstError)
+	}
+	if *ceiling {
+		ceil, err := device.HandshakeCeiling(ctx, targets, *count, *conc, kex)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ceiling     %.0f full mTLS handshakes/s (in-process server, same certificates and key exchange, no MQTT, no database); share %.2f\n",
+			ceil.PerSecond, res.PerSecond/ceil.PerSecond)
 	}
 	return nil
 }
