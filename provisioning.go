@@ -76,6 +76,11 @@ type NewDevice struct {
 	Policies []NewDevicePolicy
 	Template string
 	Actor    Actor
+
+	// PolicyVersions is set by the store when it applied the device: the
+	// default versions of the certificate's policies, one a name, when it
+	// could read them all in the same statement (nil otherwise).
+	PolicyVersions []PolicyVersion
 }
 
 // NewDevicePolicy is a policy a NewDevice attaches to its certificate.

@@ -145,6 +145,11 @@ func (db *DB) groupable(ctx context.Context, group []*deviceUnit) ([]*deviceUnit
 	return apply, nil
 }
 
+// rowsQuerier is a pool, a connection or a transaction.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
 // deviceRows are the columns of one group's statement.
 type deviceRows struct {
 	ids, serials, caIDs, subjects, cns, sans, algs, statuses, templates []string
@@ -179,8 +184,8 @@ func (r *deviceRows) event(typ, resType, resID string, actor imprint.Actor, data
 
 // insertDevices writes the devices of units in one statement, the audit
 // events in the order the general transaction writes them, and sets the
-// times of their certificates.
-func insertDevices(ctx context.Context, q execer, units []*deviceUnit, now time.Time) error {
+// times of their certificates and their policies' default versions.
+func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now time.Time) error {
 	var r deviceRows
 	ensured := map[string]bool{}
 	for _, u := range units {
@@ -234,7 +239,7 @@ func insertDevices(ctx context.Context, q execer, units []*deviceUnit, now time.
 			return err
 		}
 	}
-	_, err := q.Exec(ctx, `
+	rows, err := q.Query(ctx, `
 		WITH c AS (
 			INSERT INTO certificates (id, serial, ca_id, subject, common_name, sans, key_algorithm, not_before, not_after,
 			                          status, der, created_at, updated_at, status_changed_at, provisioned_at, provisioned_with)
@@ -260,22 +265,51 @@ func insertDevices(ctx context.Context, q execer, units []*deviceUnit, now time.
 		), pa AS (
 			INSERT INTO policy_attachments (policy_name, target_type, target_id, created_at)
 			SELECT name, 'certificate', cert, $13 FROM unnest($20::text[], $21::text[]) AS v(name, cert)
+		), ev AS (
+			INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
+			SELECT typ, rtype, rid, token, aname, arole, data::jsonb, $13
+			FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[])
+			     WITH ORDINALITY AS e(typ, rtype, rid, token, aname, arole, data, if_created, n)
+			WHERE e.if_created IS NULL OR e.if_created IN (SELECT name FROM p)
+			ORDER BY n
 		)
-		INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
-		SELECT typ, rtype, rid, token, aname, arole, data::jsonb, $13
-		FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[])
-		     WITH ORDINALITY AS e(typ, rtype, rid, token, aname, arole, data, if_created, n)
-		WHERE e.if_created IS NULL OR e.if_created IN (SELECT name FROM p)
-		ORDER BY n`,
+		-- the default versions of the attached policies, for the devices'
+		-- decisions: those created here, and those that existed before the
+		-- statement (which sees no row its own parts wrote)
+		SELECT v.name, 1, v.doc, $13::timestamptz FROM p JOIN unnest($18::text[], $19::text[]) AS v(name, doc) ON v.name = p.name
+		UNION ALL
+		SELECT pol.name, pol.default_version, ver.document, ver.created_at FROM policies pol
+		JOIN policy_versions ver ON ver.policy_name = pol.name AND ver.version_id = pol.default_version
+		WHERE pol.name = ANY($20::text[])`,
 		r.ids, r.serials, r.caIDs, r.subjects, r.cns, r.sans, r.algs, r.notBefore, r.notAfter, r.statuses, r.ders, r.templates,
 		now, r.thingNames, r.thingTypes, r.thingAttrs, r.principalCerts, r.policyNames, r.policyDocs, r.attachNames, r.attachCerts,
 		r.evTypes, r.evResTypes, r.evResIDs, r.evTokens, r.evNames, r.evRoles, r.evData, r.evIfCreated)
 	if err != nil {
 		return fmt.Errorf("insert %d first connections: %w", len(units), err)
 	}
+	versions := map[string]imprint.PolicyVersion{}
+	var v imprint.PolicyVersion
+	if _, err := pgx.ForEachRow(rows, []any{&v.PolicyName, &v.VersionID, &v.Document, &v.CreatedAt}, func() error {
+		v.IsDefault = true
+		versions[v.PolicyName] = v
+		return nil
+	}); err != nil {
+		return fmt.Errorf("insert %d first connections: %w", len(units), err)
+	}
 	for _, u := range units {
 		c := u.d.Certificate
 		c.CreatedAt, c.UpdatedAt, c.StatusChangedAt, c.ProvisionedAt = now, now, now, now
+		u.d.PolicyVersions = nil
+		for _, p := range u.d.Policies {
+			v, ok := versions[p.Name]
+			if !ok { // created by another transaction meanwhile: not read here
+				u.d.PolicyVersions = nil
+				break
+			}
+			if !slices.ContainsFunc(u.d.PolicyVersions, func(w imprint.PolicyVersion) bool { return w.PolicyName == p.Name }) {
+				u.d.PolicyVersions = append(u.d.PolicyVersions, v)
+			}
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -29,9 +30,19 @@ func TestProvisionNewDevicesTogether(t *testing.T) {
 	t.Parallel()
 	db := pgtest.Open(t)
 	ca := mustCA(t, db)
+	// An existing policy attached by name, its default version 2.
+	if _, err := db.CreatePolicy(ctx, "existing", connectDoc, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	const v2 = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"*"}]}`
+	if _, err := db.CreatePolicyVersion(ctx, "existing", v2, true, 5, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
 	var ds []*imprint.NewDevice
 	for i := range 5 {
-		ds = append(ds, newDevice(ca.ID, fmt.Sprintf("together-%d", i)))
+		d := newDevice(ca.ID, fmt.Sprintf("together-%d", i))
+		d.Policies = append(d.Policies, imprint.NewDevicePolicy{Name: "existing"})
+		ds = append(ds, d)
 	}
 	for i, ok := range db.ProvisionTogetherForTest(ds) {
 		if !ok {
@@ -49,15 +60,27 @@ func TestProvisionNewDevicesTogether(t *testing.T) {
 		if ps, err := db.Principals(ctx, d.Thing.Name, ""); err != nil || len(ps) != 1 || ps[0].CertificateID != d.Certificate.ID {
 			t.Errorf("principals of %s = %+v, %v", d.Thing.Name, ps, err)
 		}
-		if vs, err := db.EffectivePolicies(ctx, d.Certificate.ID, d.Thing.Name); err != nil || len(vs) != 1 {
-			t.Errorf("effective policies of %s = %v, %v; want shared", d.Thing.Name, vs, err)
+		vs, err := db.EffectivePolicies(ctx, d.Certificate.ID, d.Thing.Name)
+		if err != nil || len(vs) != 2 {
+			t.Errorf("effective policies of %s = %v, %v; want shared and existing", d.Thing.Name, vs, err)
+		}
+		// What the statement read for the device's decision is what a
+		// decision would read afterwards.
+		if len(d.PolicyVersions) != 2 {
+			t.Errorf("policy versions read for %s = %+v; want shared and existing", d.Thing.Name, d.PolicyVersions)
+		}
+		for _, got := range d.PolicyVersions {
+			i := slices.IndexFunc(vs, func(v imprint.PolicyVersion) bool { return v.PolicyName == got.PolicyName })
+			if i < 0 || vs[i].VersionID != got.VersionID || vs[i].Document != got.Document || !vs[i].CreatedAt.Equal(got.CreatedAt) {
+				t.Errorf("policy version read for %s: %+v; the store has %+v", d.Thing.Name, got, vs)
+			}
 		}
 		types, err := db.EventTypesByActorForTest(ctx, d.Actor.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := []string{imprint.EventCertificateRegistered, imprint.EventThingCreated, imprint.EventPrincipalAttached,
-			imprint.EventPolicyAttached, imprint.EventCertificateActivated, imprint.EventCertificateProvisioned}
+			imprint.EventPolicyAttached, imprint.EventPolicyAttached, imprint.EventCertificateActivated, imprint.EventCertificateProvisioned}
 		if d == ds[0] { // the first of the group creates the policy
 			want = append(want[:3:3], append([]string{imprint.EventPolicyCreated}, want[3:]...)...)
 		}

@@ -88,9 +88,10 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	leaf := req.Chain[0]
 	id := ca.CertificateID(leaf.Raw)
 	var (
-		c   *imprint.Certificate
-		gen uint64
-		err error
+		c    *imprint.Certificate
+		gen  uint64
+		err  error
+		prov *Provisioned
 	)
 	if e.certs != nil {
 		c, gen = e.certs.get(id)
@@ -101,9 +102,10 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	}
 	if imprint.ErrorKind(err) == imprint.NotFound || err == nil && e.firstConnectionDue(c) {
 		fromStore = false
-		if c, err = e.firstConnection(ctx, req, c); err != nil {
+		if prov, err = e.firstConnection(ctx, req, c); err != nil {
 			return nil, err
 		}
+		c = prov.Certificate
 	}
 	if err != nil {
 		return nil, err
@@ -117,11 +119,7 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 	if fromStore && e.certs != nil {
 		e.certs.put(c, gen)
 	}
-	thing, err := e.authorizationThing(ctx, c.ID, AuthorizeRequest{ClientID: req.ClientID})
-	if err != nil {
-		return nil, err
-	}
-	policies, err := e.authorizationPolicies(ctx, c.ID, thing, AuthorizeRequest{})
+	thing, policies, err := e.connectionPolicies(ctx, c.ID, req.ClientID, prov)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +135,32 @@ func (e *Engine) Connect(ctx context.Context, req ConnectRequest) (*Connection, 
 			c.ID, req.ClientID)
 	}
 	return conn, nil
+}
+
+// connectionPolicies returns the thing a connection speaks for and its
+// compiled effective policies: read from the store, or, for a device its
+// first connection just created together with others, from what that
+// wrote, when the store would read the same (the client ID names the new
+// thing, or names no thing at all).
+func (e *Engine) connectionPolicies(ctx context.Context, certID, clientID string, prov *Provisioned) (*policy.Thing, []*policy.Policy, error) {
+	if prov != nil && prov.created != nil &&
+		(clientID == prov.created.thing.Name || clientID == "" || imprint.ValidateName("clientId", clientID) != nil) {
+		policies := make([]*policy.Policy, 0, len(prov.created.versions))
+		for _, v := range prov.created.versions {
+			p, err := e.compileStored(v)
+			if err != nil {
+				return nil, nil, err
+			}
+			policies = append(policies, p)
+		}
+		return prov.created.thing, policies, nil
+	}
+	thing, err := e.authorizationThing(ctx, certID, AuthorizeRequest{ClientID: clientID})
+	if err != nil {
+		return nil, nil, err
+	}
+	policies, err := e.authorizationPolicies(ctx, certID, thing, AuthorizeRequest{})
+	return thing, policies, err
 }
 
 // connectable returns why a device holding c may not connect, or nil if it
@@ -176,7 +200,7 @@ func (e *Engine) firstConnectionDue(c *imprint.Certificate) bool {
 // is recorded) under the CA that signed it directly: the one it is recorded
 // under, or for an unknown certificate the one the gateway verified it
 // against, req.Chain[1].
-func (e *Engine) firstConnection(ctx context.Context, req ConnectRequest, c *imprint.Certificate) (*imprint.Certificate, error) {
+func (e *Engine) firstConnection(ctx context.Context, req ConnectRequest, c *imprint.Certificate) (*Provisioned, error) {
 	var caID string
 	switch {
 	case c != nil:
@@ -186,9 +210,5 @@ func (e *Engine) firstConnection(ctx context.Context, req ConnectRequest, c *imp
 	default:
 		return nil, imprint.Errorf(imprint.Unauthorized, "certificate %s is not registered", ca.CertificateID(req.Chain[0].Raw))
 	}
-	p, err := e.ProvisionFirstConnection(ctx, FirstConnection{Leaf: req.Chain[0], CAID: caID})
-	if err != nil {
-		return nil, err
-	}
-	return p.Certificate, nil
+	return e.ProvisionFirstConnection(ctx, FirstConnection{Leaf: req.Chain[0], CAID: caID})
 }

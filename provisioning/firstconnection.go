@@ -9,6 +9,7 @@ import (
 
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/templates"
 )
 
@@ -74,6 +75,15 @@ type Provisioned struct {
 	Template string
 
 	jitr *JITREvent // the certificate.registered event of a JITR attempt
+	// created is what the connection's decision needs, when the store
+	// applied the device together with others and read it: its new thing
+	// (attached, in no group) and its policies' default versions.
+	created *createdDevice
+}
+
+type createdDevice struct {
+	thing    *policy.Thing
+	versions []imprint.PolicyVersion
 }
 
 // RegistrationListener hears of the JITR attempts of first connections: a
@@ -146,8 +156,13 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 				return nil, err
 			}
 			if applied {
-				return &Provisioned{Certificate: d.Certificate, ThingName: plan.Thing.Name,
-					DeviceConfiguration: plan.DeviceConfiguration, Template: issuer.ProvisioningTemplate}, nil
+				out := &Provisioned{Certificate: d.Certificate, ThingName: plan.Thing.Name,
+					DeviceConfiguration: plan.DeviceConfiguration, Template: issuer.ProvisioningTemplate}
+				if len(d.Policies) == 0 || d.PolicyVersions != nil {
+					out.created = &createdDevice{thing: &policy.Thing{Name: d.Thing.Name, TypeName: d.Thing.TypeName,
+						Attributes: d.Thing.Attributes, Attached: true}, versions: d.PolicyVersions}
+				}
+				return out, nil
 			}
 		}
 	}

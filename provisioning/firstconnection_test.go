@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
 )
@@ -454,6 +455,75 @@ func TestJITPTogetherConcurrently(t *testing.T) {
 	for _, typ := range []string{imprint.EventCertificateProvisioned, imprint.EventThingCreated, imprint.EventCertificateRegistered} {
 		if n := f.count(`SELECT count(*) FROM audit_events WHERE type = '` + typ + `'`); n != 1 {
 			t.Errorf("%s events: %d, want 1", typ, n)
+		}
+	}
+}
+
+// thingTemplate makes a thing of the common name with an attribute, and a
+// policy (created from its document, by name) whose statements use the
+// thing's policy variables.
+const thingTemplate = `{"Parameters": {"AWS::IoT::Certificate::CommonName": {"Type": "String"},
+	"AWS::IoT::Certificate::Id": {"Type": "String"}},
+ "Resources": {
+	"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+		"AttributePayload": {"line": "7"}}},
+	"certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+	"policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}\"},{\"Effect\":\"Allow\",\"Action\":\"iot:Publish\",\"Resource\":\"arn:aws:iot:*:*:topic/line/${iot:Connection.Thing.Attributes[line]}/*\",\"Condition\":{\"Bool\":{\"iot:Connection.Thing.IsAttached\":\"true\"}}}]}"}}}}`
+
+// TestFirstConnectionDecidesAsLaterOnes: a device its first connection
+// created together with others is decided with what that wrote (its new
+// thing, its policies), as its later connections are with what they read.
+func TestFirstConnectionDecidesAsLaterOnes(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "things",
+		Type: imprint.TemplateJITP, Enabled: true, Body: thingTemplate}, nil); err != nil {
+		t.Fatal(err)
+	}
+	customer := f.customerCA("Line CA", true, "things")
+	group := groupTransactor{transactor{f.db}, new(atomic.Int32)}
+	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transactor: group})
+	checks := []struct {
+		action   policy.Action
+		resource string
+	}{
+		{policy.ActionPublish, "topic/line/7/temp"}, {policy.ActionPublish, "topic/line/8/temp"},
+		{policy.ActionConnect, "client/line-dev-1"}, {policy.ActionConnect, "client/other"},
+	}
+	for _, tc := range []struct {
+		clientID string
+		want     []bool
+	}{
+		{"line-dev-1", []bool{true, false, true, false}},
+		{"not/a:name", []bool{true, false, true, false}}, // not a thing's name: the attached thing
+	} {
+		leaf := customer.device(t, pkix.Name{CommonName: "line-dev-1"})
+		if tc.clientID != "line-dev-1" {
+			leaf = customer.device(t, pkix.Name{CommonName: "line-dev-2"})
+			tc.want[2] = false // client/line-dev-2 is its thing's
+		}
+		req := provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf, customer.cert}, Protocol: provisioning.ProtocolHTTPS,
+			ClientID: tc.clientID}
+		before := group.applied.Load()
+		first, err := e.Connect(ctx, req)
+		if err != nil {
+			t.Fatalf("first connection as %q: %v", tc.clientID, err)
+		}
+		if group.applied.Load() != before+1 {
+			t.Fatalf("the first connection as %q was not applied by the group commit", tc.clientID)
+		}
+		later, err := e.Connect(ctx, req)
+		if err != nil {
+			t.Fatalf("second connection as %q: %v", tc.clientID, err)
+		}
+		for i, c := range checks {
+			if got, again := first.Decider.Allowed(c.action, c.resource), later.Decider.Allowed(c.action, c.resource); got != tc.want[i] || again != tc.want[i] {
+				t.Errorf("as %q, %s on %s: first connection %v, later %v; want %v", tc.clientID, c.action, c.resource, got, again, tc.want[i])
+			}
+		}
+		if first.ThingName != later.ThingName || first.ThingName == "" {
+			t.Errorf("as %q: thing %q on the first connection, %q later", tc.clientID, first.ThingName, later.ThingName)
 		}
 	}
 }
