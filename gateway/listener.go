@@ -82,6 +82,8 @@ type Listener struct {
 	cert atomic.Pointer[tls.Certificate]
 	base *tls.Config
 
+	verified verifiedChains // client certificates verified against the trust pool
+
 	mu      sync.Mutex
 	perAddr map[netip.Addr]int
 	total   int
@@ -312,9 +314,13 @@ func (l *Listener) verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 	if pool == nil { // never the system's roots
 		return nil, errors.New("no CA is trusted")
 	}
+	now := l.cfg.Now()
+	if ch := l.verified.get(certs[0], pool, now); ch != nil {
+		return ch, nil
+	}
 	chains, err := certs[0].Verify(x509.VerifyOptions{
 		Roots:       pool,
-		CurrentTime: l.cfg.Now(),
+		CurrentTime: now,
 		KeyUsages:   []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
@@ -322,6 +328,7 @@ func (l *Listener) verify(certs []*x509.Certificate) ([]*x509.Certificate, error
 	}
 	for _, ch := range chains {
 		if len(ch) == 2 {
+			l.verified.put(ch, pool)
 			return ch, nil
 		}
 	}

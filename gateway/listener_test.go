@@ -259,3 +259,41 @@ func (c *testClock) now() time.Time {
 	}
 	return time.Now()
 }
+
+// switchTrust is a trust pool a test replaces, as a CA's change does.
+type switchTrust struct{ pool atomic.Pointer[x509.CertPool] }
+
+func (s *switchTrust) TrustPool() *x509.CertPool { return s.pool.Load() }
+
+// TestHandshakeAfterTrustChange: a certificate verified before is refused
+// at once when the trust pool no longer holds its CA, and accepted again
+// when it does.
+func TestHandshakeAfterTrustChange(t *testing.T) {
+	noLeak(t)
+	f := newFixture(t)
+	d := f.device("dev-1", imprint.CertificateActive)
+	var trust switchTrust
+	trusted := f.ca.TrustPool()
+	trust.pool.Store(trusted)
+	m := f.mqtt(func(c *gateway.MQTTConfig) { c.Listener.Trust = &trust })
+	handshake := func() error {
+		c, err := f.tryTLS(m.Addr().String(), d)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for i := range 2 { // the second from what the first verified
+		if err := handshake(); err != nil {
+			t.Fatalf("handshake %d with a trusted certificate: %v", i+1, err)
+		}
+	}
+	trust.pool.Store(x509.NewCertPool()) // its CA deactivated
+	if err := handshake(); err == nil {
+		t.Error("handshake succeeded after the certificate's CA left the trust pool")
+	}
+	trust.pool.Store(trusted)
+	if err := handshake(); err != nil {
+		t.Errorf("handshake after the CA came back: %v", err)
+	}
+}
