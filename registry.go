@@ -104,3 +104,10 @@ type ThingUpdate struct {
 	Merge           bool
 	ExpectedVersion int64 // 0: any
 }
+
+// ChannelAuthorization announces a change of what decides a known
+// certificate's connections besides its status: a thing changed or deleted,
+// a thing's groups, a certificate's things, a policy's default version, a
+// policy attached or detached. The payload is empty: replicas forget every
+// connection's authorization they keep.
+const ChannelAuthorization = "imprint_authorization"

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,8 @@ type DB struct {
 	log     *slog.Logger
 	writer  *certWriter
 	devices *groupQueue[*deviceUnit]
+	// authzGen counts committed changes of what decides connections.
+	authzGen atomic.Uint64
 }
 
 // Open connects to the database at url and checks that it answers. It does

@@ -42,7 +42,7 @@ func notifyRevocation(ctx context.Context, tx pgx.Tx, caID, serial string) error
 // transition the lifecycle does not allow. Setting the status it has is a
 // no-op that succeeds.
 func (db *DB) SetCertificateStatus(ctx context.Context, id string, to imprint.CertificateStatus, actor imprint.Actor) (*imprint.Certificate, error) {
-	return setCertificateStatus(ctx, db, id, to, actor)
+	return setCertificateStatus(ctx, db.own(), id, to, actor)
 }
 
 // SetCertificateStatus is DB.SetCertificateStatus within the flow's transaction.

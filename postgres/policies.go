@@ -38,7 +38,7 @@ func lockPolicy(ctx context.Context, tx pgx.Tx, name string, share bool) (int, e
 // CreatePolicy records a policy with its document as version 1, the
 // default, and its audit event. Returns Conflict if the name is taken.
 func (db *DB) CreatePolicy(ctx context.Context, name, document string, actor imprint.Actor) (*imprint.PolicyRecord, error) {
-	return createPolicy(ctx, db, name, document, actor)
+	return createPolicy(ctx, db.own(), name, document, actor)
 }
 
 // EnsurePolicy creates a policy as DB.CreatePolicy does, within the flow's
@@ -135,7 +135,8 @@ func (db *DB) Policies(ctx context.Context, after string, limit int) ([]*imprint
 // DeletePolicy deletes a policy and all its versions. Returns NotFound, and
 // Conflict while it is attached to a certificate or a thing group.
 func (db *DB) DeletePolicy(ctx context.Context, name string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		// The row lock orders this against AttachPolicy, which shares it.
 		if _, err := lockPolicy(ctx, tx, name, false); err != nil {
 			return err
@@ -150,6 +151,9 @@ func (db *DB) DeletePolicy(ctx context.Context, name string, actor imprint.Actor
 		if _, err := tx.Exec(ctx, `DELETE FROM policies WHERE name = $1`, name); err != nil {
 			return fmt.Errorf("delete policy %s: %w", name, err)
 		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, imprint.EventPolicyDeleted, "policy", name, actor, nil)
 	})
 }
@@ -159,7 +163,8 @@ func (db *DB) DeletePolicy(ctx context.Context, name string, actor imprint.Actor
 // already has maxVersions versions.
 func (db *DB) CreatePolicyVersion(ctx context.Context, name, document string, setDefault bool, maxVersions int, actor imprint.Actor) (*imprint.PolicyVersion, error) {
 	v := &imprint.PolicyVersion{PolicyName: name, Document: document, IsDefault: setDefault}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	err := o.run(ctx, func(tx pgx.Tx) error {
 		var count int
 		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM policy_versions WHERE policy_name = $1), next_version
 			FROM policies WHERE name = $1 FOR UPDATE`, name).Scan(&count, &v.VersionID)
@@ -179,6 +184,9 @@ func (db *DB) CreatePolicyVersion(ctx context.Context, name, document string, se
 		set := ""
 		if setDefault {
 			set = ", default_version = next_version"
+			if err := authorizationChanged(ctx, o, tx); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE policies SET next_version = next_version + 1, updated_at = now()`+set+
 			` WHERE name = $1`, name); err != nil {
@@ -251,7 +259,8 @@ func (db *DB) DeletePolicyVersion(ctx context.Context, name string, id int, acto
 // SetDefaultPolicyVersion makes version id the policy's default, and returns
 // the policy as it now is. Returns NotFound, for the policy or the version.
 func (db *DB) SetDefaultPolicyVersion(ctx context.Context, name string, id int, actor imprint.Actor) (*imprint.PolicyRecord, error) {
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	err := o.run(ctx, func(tx pgx.Tx) error {
 		if _, err := lockPolicy(ctx, tx, name, false); err != nil {
 			return err
 		}
@@ -262,6 +271,9 @@ func (db *DB) SetDefaultPolicyVersion(ctx context.Context, name string, id int, 
 		}
 		if tag.RowsAffected() == 0 {
 			return policyVersionNotFound(name, id)
+		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
+			return err
 		}
 		return insertEvent(ctx, tx, imprint.EventPolicyDefaultSet, "policy", name, actor, map[string]any{"versionId": id})
 	})
@@ -297,7 +309,7 @@ func lockTarget(ctx context.Context, tx pgx.Tx, targetType, targetID string) err
 // and records nothing. Returns NotFound for the policy or the target, and
 // Invalid for another target type.
 func (db *DB) AttachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error {
-	return attachPolicy(ctx, db, name, targetType, targetID, actor)
+	return attachPolicy(ctx, db.own(), name, targetType, targetID, actor)
 }
 
 // AttachPolicy is DB.AttachPolicy within the flow's transaction.
@@ -321,6 +333,12 @@ func attachPolicy(ctx context.Context, r runner, name, targetType, targetID stri
 		if tag.RowsAffected() == 0 {
 			return nil
 		}
+		// A certificate created in this transaction was never decided.
+		if targetType != imprint.TargetCertificate || !r.createdHere("certificate:"+targetID) {
+			if err := authorizationChanged(ctx, r, tx); err != nil {
+				return err
+			}
+		}
 		return insertEvent(ctx, tx, imprint.EventPolicyAttached, "policy", name, actor, policyAttachedData(targetType, targetID))
 	})
 }
@@ -328,7 +346,8 @@ func attachPolicy(ctx context.Context, r runner, name, targetType, targetID stri
 // DetachPolicy detaches a policy from a target. Returns NotFound if the
 // policy is not attached to it.
 func (db *DB) DetachPolicy(ctx context.Context, name, targetType, targetID string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM policy_attachments WHERE policy_name = $1 AND target_type = $2
 			AND target_id = $3`, name, targetType, targetID)
 		if err != nil {
@@ -336,6 +355,9 @@ func (db *DB) DetachPolicy(ctx context.Context, name, targetType, targetID strin
 		}
 		if tag.RowsAffected() == 0 {
 			return imprint.Errorf(imprint.NotFound, "policy %s is not attached to %s %s", name, targetType, targetID)
+		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
+			return err
 		}
 		return insertEvent(ctx, tx, imprint.EventPolicyDetached, "policy", name, actor,
 			map[string]string{"targetType": targetType, "targetId": targetID})

@@ -43,6 +43,7 @@ func (tx *Tx) RecordCertificate(ctx context.Context, c *imprint.Certificate, act
 		if err != nil {
 			return fmt.Errorf("insert certificate %s: %w", c.ID, err)
 		}
+		tx.create("certificate:" + c.ID)
 		return insertEvent(ctx, t, imprint.EventCertificateRegistered, "certificate", c.ID, actor, data)
 	})
 }

@@ -137,7 +137,7 @@ func checkType(ctx context.Context, tx pgx.Tx, name string) error {
 // CreateThing records a thing, version 1. Returns Conflict if it exists,
 // NotFound for an unknown type, Invalid for a deprecated one.
 func (db *DB) CreateThing(ctx context.Context, t *imprint.Thing, actor imprint.Actor) error {
-	return createThing(ctx, db, t, actor)
+	return createThing(ctx, db.own(), t, actor)
 }
 
 // CreateThing is DB.CreateThing within the flow's transaction.
@@ -159,6 +159,7 @@ func createThing(ctx context.Context, r runner, t *imprint.Thing, actor imprint.
 		if err != nil {
 			return err
 		}
+		r.create("thing:" + t.Name)
 		return insertEvent(ctx, tx, imprint.EventThingCreated, "thing", t.Name, actor, thingCreatedData(t.TypeName))
 	})
 }
@@ -223,7 +224,7 @@ func (db *DB) Things(ctx context.Context, f imprint.ThingFilter) ([]*imprint.Thi
 // UpdateThing changes a thing and returns it. Returns NotFound, Conflict
 // when ExpectedVersion is stale, Invalid for attributes past the limits.
 func (db *DB) UpdateThing(ctx context.Context, name string, u imprint.ThingUpdate, actor imprint.Actor) (*imprint.Thing, error) {
-	return updateThing(ctx, db, name, u, actor)
+	return updateThing(ctx, db.own(), name, u, actor)
 }
 
 // UpdateThing is DB.UpdateThing within the flow's transaction.
@@ -272,6 +273,11 @@ func updateThing(ctx context.Context, r runner, name string, u imprint.ThingUpda
 			return err
 		}
 		out = t
+		if !r.createdHere("thing:" + name) {
+			if err := authorizationChanged(ctx, r, tx); err != nil {
+				return err
+			}
+		}
 		return insertEvent(ctx, tx, imprint.EventThingUpdated, "thing", name, actor, map[string]any{"version": t.Version})
 	})
 	return out, err
@@ -280,7 +286,8 @@ func updateThing(ctx context.Context, r runner, name string, u imprint.ThingUpda
 // DeleteThing deletes a thing. Returns NotFound, and Conflict when
 // certificates are attached (unless detach) or the version is stale.
 func (db *DB) DeleteThing(ctx context.Context, name string, detach bool, expectedVersion int64, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		var version int64
 		var principals int
 		err := tx.QueryRow(ctx, `SELECT version, (SELECT count(*) FROM thing_principals WHERE thing_name = $1)
@@ -296,6 +303,9 @@ func (db *DB) DeleteThing(ctx context.Context, name string, detach bool, expecte
 			return imprint.Errorf(imprint.Conflict, "thing %s has %d certificates attached; detach them or delete with detachPrincipals=true", name, principals)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM thing_principals WHERE thing_name = $1`, name); err != nil {
+			return err
+		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM things WHERE name = $1`, name); err != nil {
@@ -370,7 +380,8 @@ func (db *DB) ThingGroups(ctx context.Context, thing string) ([]*imprint.ThingGr
 // DeleteThingGroup deletes a group and its memberships. Returns NotFound,
 // and Conflict while it has child groups or policies attached.
 func (db *DB) DeleteThingGroup(ctx context.Context, name string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		var children, policies int
 		// A group made its own parent before that was refused is no child of its own.
 		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM thing_groups WHERE parent = $1 AND name <> $1),
@@ -389,6 +400,9 @@ func (db *DB) DeleteThingGroup(ctx context.Context, name string, actor imprint.A
 		if _, err := tx.Exec(ctx, `DELETE FROM thing_groups WHERE name = $1`, name); err != nil {
 			return err
 		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, imprint.EventThingGroupDeleted, "thing_group", name, actor, nil)
 	})
 }
@@ -396,7 +410,7 @@ func (db *DB) DeleteThingGroup(ctx context.Context, name string, actor imprint.A
 // AddThingToGroup makes a thing a member of a group; being one already is
 // success. Returns NotFound, and Conflict past MaxGroupsPerThing.
 func (db *DB) AddThingToGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
-	return addThingToGroup(ctx, db, group, thing, actor)
+	return addThingToGroup(ctx, db.own(), group, thing, actor)
 }
 
 // AddThingToGroup is DB.AddThingToGroup within the flow's transaction.
@@ -431,13 +445,18 @@ func addThingToGroup(ctx context.Context, r runner, group, thing string, actor i
 		if groups >= imprint.MaxGroupsPerThing {
 			return imprint.Errorf(imprint.Conflict, "thing %s is in %d groups already, the most allowed", thing, groups)
 		}
+		if !r.createdHere("thing:" + thing) { // a thing created in this transaction was never decided
+			if err := authorizationChanged(ctx, r, tx); err != nil {
+				return err
+			}
+		}
 		return insertEvent(ctx, tx, imprint.EventThingGroupAdded, "thing_group", group, actor, map[string]string{"thingName": thing})
 	})
 }
 
 // RemoveThingFromGroup ends a membership. Returns NotFound if there is none.
 func (db *DB) RemoveThingFromGroup(ctx context.Context, group, thing string, actor imprint.Actor) error {
-	return removeThingFromGroup(ctx, db, group, thing, actor)
+	return removeThingFromGroup(ctx, db.own(), group, thing, actor)
 }
 
 func removeThingFromGroup(ctx context.Context, r runner, group, thing string, actor imprint.Actor) error {
@@ -449,6 +468,9 @@ func removeThingFromGroup(ctx context.Context, r runner, group, thing string, ac
 		if tag.RowsAffected() == 0 {
 			return notFound("thing %s is not in group %s", thing, group)
 		}
+		if err := authorizationChanged(ctx, r, tx); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, imprint.EventThingGroupRemoved, "thing_group", group, actor, map[string]string{"thingName": thing})
 	})
 }
@@ -458,7 +480,7 @@ func removeThingFromGroup(ctx context.Context, r runner, group, thing string, ac
 // Attaching again is success. Returns NotFound, and Conflict when
 // exclusivity forbids it.
 func (db *DB) AttachPrincipal(ctx context.Context, thing, certificateID string, exclusive bool, actor imprint.Actor) error {
-	return attachPrincipal(ctx, db, thing, certificateID, exclusive, actor)
+	return attachPrincipal(ctx, db.own(), thing, certificateID, exclusive, actor)
 }
 
 // AttachPrincipal is DB.AttachPrincipal within the flow's transaction.
@@ -499,19 +521,28 @@ func attachPrincipal(ctx context.Context, r runner, thing, certificateID string,
 			thing, certificateID, exclusive); err != nil {
 			return err
 		}
+		if !r.createdHere("certificate:" + certificateID) { // a certificate created in this transaction was never decided
+			if err := authorizationChanged(ctx, r, tx); err != nil {
+				return err
+			}
+		}
 		return insertEvent(ctx, tx, imprint.EventPrincipalAttached, "thing", thing, actor, principalAttachedData(certificateID, exclusive))
 	})
 }
 
 // DetachPrincipal detaches a certificate from a thing. Returns NotFound.
 func (db *DB) DetachPrincipal(ctx context.Context, thing, certificateID string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM thing_principals WHERE thing_name = $1 AND certificate_id = $2`, thing, certificateID)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return notFound("certificate %s is not attached to thing %s", certificateID, thing)
+		}
+		if err := authorizationChanged(ctx, o, tx); err != nil {
+			return err
 		}
 		return insertEvent(ctx, tx, imprint.EventPrincipalDetached, "thing", thing, actor, map[string]string{"certificateId": certificateID})
 	})

@@ -24,6 +24,11 @@ import (
 // (EnsurePolicy: a policy that exists already).
 type Tx struct {
 	tx pgx.Tx
+	// authz: the transaction changed what decides connections.
+	authz bool
+	// created names what the transaction created ("thing:<name>",
+	// "certificate:<id>"): a change to it decides no connection kept.
+	created map[string]bool
 }
 
 // MaxAttempts is how many times InTx runs a transaction that a concurrent
@@ -41,7 +46,14 @@ const MaxAttempts = 4
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var err error
 	for attempt := 1; attempt <= MaxAttempts; attempt++ {
-		err = db.inTx(ctx, func(tx pgx.Tx) error { return fn(&Tx{tx: tx}) })
+		var t *Tx
+		err = db.inTx(ctx, func(tx pgx.Tx) error {
+			t = &Tx{tx: tx}
+			return fn(t)
+		})
+		if err == nil && t.authz {
+			db.authzGen.Add(1)
+		}
 		if imprint.ErrorKind(err) != imprint.Aborted || attempt == MaxAttempts {
 			return err
 		}
@@ -64,15 +76,70 @@ func (tx *Tx) Event(ctx context.Context, typ, resourceType, resourceID string, a
 	return nil
 }
 
-// runner runs a function in a transaction: a new one for DB, the open one
-// for Tx. The store's methods that flows compose are written once against
-// it.
+// runner runs a function in a transaction: a new one for DB.own, the open
+// one for Tx. The store's methods that flows compose are written once
+// against it.
 type runner interface {
 	run(ctx context.Context, fn func(pgx.Tx) error) error
+	// changedAuthorization records that the transaction changed what
+	// decides connections (see authorizationChanged).
+	changedAuthorization()
+	// create records that the transaction created key; createdHere tells
+	// whether it did.
+	create(key string)
+	createdHere(key string) bool
 }
-
-func (db *DB) run(ctx context.Context, fn func(pgx.Tx) error) error { return db.inTx(ctx, fn) }
 
 func (tx *Tx) run(ctx context.Context, fn func(pgx.Tx) error) error {
 	return mapError(fn(tx.tx))
 }
+
+func (tx *Tx) changedAuthorization() { tx.authz = true }
+
+func (tx *Tx) create(key string) {
+	if tx.created == nil {
+		tx.created = map[string]bool{}
+	}
+	tx.created[key] = true
+}
+
+func (tx *Tx) createdHere(key string) bool { return tx.created[key] }
+
+// ownTx is the runner of one store call in a transaction of its own.
+type ownTx struct {
+	db    *DB
+	authz bool
+}
+
+// own returns a runner for one call.
+func (db *DB) own() *ownTx { return &ownTx{db: db} }
+
+func (o *ownTx) run(ctx context.Context, fn func(pgx.Tx) error) error {
+	o.authz = false
+	err := o.db.inTx(ctx, fn)
+	if err == nil && o.authz {
+		o.db.authzGen.Add(1)
+	}
+	return err
+}
+
+func (o *ownTx) changedAuthorization()       { o.authz = true }
+func (o *ownTx) create(string)               {}
+func (o *ownTx) createdHere(key string) bool { return false }
+
+// authorizationChanged has tx announce to every replica, when it commits,
+// that what decides connections changed (imprint.ChannelAuthorization), and
+// r count the change in this process once committed
+// (DB.AuthorizationGeneration).
+func authorizationChanged(ctx context.Context, r runner, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, imprint.ChannelAuthorization); err != nil {
+		return fmt.Errorf("announce an authorization change: %w", err)
+	}
+	r.changedAuthorization()
+	return nil
+}
+
+// AuthorizationGeneration counts the changes to what decides connections
+// (imprint.ChannelAuthorization) committed through this DB. It moves on
+// after the commit, before the call that made the change returns.
+func (db *DB) AuthorizationGeneration() uint64 { return db.authzGen.Load() }

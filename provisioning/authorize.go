@@ -20,6 +20,11 @@ type AuthorizationStore interface {
 	// certificate is attached to it. Returns NotFound if there is none.
 	AuthorizationThing(ctx context.Context, certID, name string) (*imprint.Thing, bool, error)
 	EffectivePolicies(ctx context.Context, certID, thingName string) ([]imprint.PolicyVersion, error)
+	// AuthorizationGeneration counts the changes of what decides
+	// connections (imprint.ChannelAuthorization) committed through this
+	// store in this process, moved on before the call that made one
+	// returns.
+	AuthorizationGeneration() uint64
 	Policy(ctx context.Context, name string) (*imprint.PolicyRecord, error)
 	PolicyVersion(ctx context.Context, name string, version int) (*imprint.PolicyVersion, error)
 }

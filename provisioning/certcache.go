@@ -83,9 +83,10 @@ func (c *certCache) Invalidate(caID, serial string) {
 // Notify takes the store's notifications, as the server relays them to
 // every worker: a change of standing on another replica
 // (imprint.ChannelRevocations, "<caID> <serial>" or "<caID> *"), a change
-// of a CA (imprint.ChannelCAs), or an empty payload after the listener
-// reconnected, when notifications may have been lost. The certificate
-// cache forgets what they name. Call it before passing the notification
+// of a CA (imprint.ChannelCAs), a change of what decides connections
+// (imprint.ChannelAuthorization), or an empty payload after the listener
+// reconnected, when notifications may have been lost. The caches forget
+// what they name. Call it before passing the notification
 // to the gateway, which may put its sessions to Connect again.
 func (e *Engine) Notify(channel, payload string) {
 	if e.certs == nil {
@@ -95,7 +96,12 @@ func (e *Engine) Notify(channel, payload string) {
 	case channel == imprint.ChannelRevocations:
 		caID, serial, _ := strings.Cut(payload, " ")
 		e.certs.Invalidate(caID, serial)
+		if payload == "" {
+			e.authz.flush()
+		}
 	case channel == imprint.ChannelCAs:
 		e.certs.Invalidate("", "")
+	case channel == imprint.ChannelAuthorization:
+		e.authz.flush()
 	}
 }

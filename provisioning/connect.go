@@ -155,12 +155,33 @@ func (e *Engine) connectionPolicies(ctx context.Context, certID, clientID string
 		}
 		return prov.created.thing, policies, nil
 	}
+	key := certID + "\x00" + clientID
+	var stamp authzStamp
+	if e.authz != nil && prov == nil {
+		var (
+			cached authzEntry
+			ok     bool
+		)
+		if cached, ok, stamp = e.authz.get(key, e.store.AuthorizationGeneration()); ok {
+			return cached.thing, cached.policies, nil
+		}
+	}
 	thing, err := e.authorizationThing(ctx, certID, AuthorizeRequest{ClientID: clientID})
 	if err != nil {
 		return nil, nil, err
 	}
 	policies, err := e.authorizationPolicies(ctx, certID, thing, AuthorizeRequest{})
-	return thing, policies, err
+	if err != nil {
+		return nil, nil, err
+	}
+	// Kept unless a client ID that could name a thing named none: a thing
+	// made under that name later (a device's first connection, which
+	// announces nothing) would change the answer.
+	byName := clientID != "" && imprint.ValidateName("clientId", clientID) == nil
+	if e.authz != nil && prov == nil && (!byName || thing != nil && thing.Name == clientID) {
+		e.authz.put(key, authzEntry{thing: thing, policies: policies}, stamp, e.store.AuthorizationGeneration())
+	}
+	return thing, policies, nil
 }
 
 // connectable returns why a device holding c may not connect, or nil if it

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/policy"
+	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
@@ -164,4 +167,88 @@ func (f *fixture) sign(subject pkix.Name, status imprint.CertificateStatus) *imp
 		f.t.Fatal(err)
 	}
 	return &iss.Certificate
+}
+
+// TestConnectKeepsAuthorization: with the caches on, a reconnection is
+// decided with the thing and policies read before, until a change of them
+// made in this process (at once) or heard from another replica (through
+// Engine.Notify); a client ID that named no thing is looked up every time.
+func TestConnectKeepsAuthorization(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		CacheCertificates: true})
+	other, err := postgres.Open(ctx, f.url, slog.New(slog.NewTextHandler(io.Discard, nil))) // another replica's store
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	cert := f.issue(pkix.Name{CommonName: "kept-1"})
+	leaf, err := x509.ParseCertificate(cert.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const allowAll = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}`
+	const publish = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/${iot:Connection.Thing.ThingName}/*"}]}`
+	for name, doc := range map[string]string{"connect-all": allowAll, "publish-own": publish} {
+		if _, err := f.db.CreatePolicy(ctx, name, doc, imprint.SystemActor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.AttachPolicy(ctx, "connect-all", "certificate", cert.ID, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateThing(ctx, &imprint.Thing{Name: "kept-1"}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.AttachPrincipal(ctx, "kept-1", cert.ID, false, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	publishes := func(clientID string) bool {
+		t.Helper()
+		conn, err := e.Connect(ctx, provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf}, Protocol: provisioning.ProtocolMQTT,
+			ClientID: clientID})
+		if err != nil {
+			t.Fatalf("Connect(%s) = %v", clientID, err)
+		}
+		return conn.Decider.Allowed(policy.ActionPublish, "topic/kept-1/temp")
+	}
+	if publishes("kept-1") {
+		t.Fatal("publish allowed before any publish policy")
+	}
+	// A change in this process applies to the next connection.
+	if err := f.db.AttachPolicy(ctx, "publish-own", "certificate", cert.ID, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if !publishes("kept-1") {
+		t.Fatal("publish refused after the policy was attached in this process")
+	}
+	// Another replica's change applies once its notification is heard:
+	// until then the connection is decided with what was kept.
+	if err := other.DetachPolicy(ctx, "publish-own", "certificate", cert.ID, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if !publishes("kept-1") {
+		t.Fatal("a reconnection read the store, want what was kept")
+	}
+	e.Notify(imprint.ChannelAuthorization, "")
+	if publishes("kept-1") {
+		t.Fatal("publish allowed after another replica detached the policy and it was heard")
+	}
+	// A client ID that names no thing: the certificate's thing, looked up
+	// again each time, so that a thing made under that name by another
+	// replica counts at once.
+	conn, err := e.Connect(ctx, provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf}, Protocol: provisioning.ProtocolMQTT,
+		ClientID: "ghost-1"})
+	if err != nil || conn.ThingName != "kept-1" {
+		t.Fatalf("Connect(ghost-1) = %+v, %v; want the certificate's thing", conn, err)
+	}
+	if err := other.CreateThing(ctx, &imprint.Thing{Name: "ghost-1"}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	conn, err = e.Connect(ctx, provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf}, Protocol: provisioning.ProtocolMQTT,
+		ClientID: "ghost-1"})
+	if err != nil || conn.ThingName != "ghost-1" {
+		t.Fatalf("Connect(ghost-1) after the thing was made = %+v, %v; want ghost-1", conn, err)
+	}
 }

@@ -47,10 +47,11 @@ type Config struct {
 	// first connections are refused.
 	Transactor Transactor
 	// CacheCertificates keeps the ACTIVE certificates Connect reads in
-	// memory, so that a reconnection's status check reads no database. Set
-	// it only when every notification of the store reaches Engine.Notify
-	// (as the server wires them): changes made on other replicas arrive
-	// only that way.
+	// memory, and what decided their connections (thing and effective
+	// policies, per client ID), so that a reconnection reads no database.
+	// Set it only when every notification of the store reaches
+	// Engine.Notify (as the server wires them): changes made on other
+	// replicas arrive only that way.
 	CacheCertificates bool
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
@@ -91,7 +92,8 @@ type Engine struct {
 	secrets       Sealer
 	hookAllowHTTP bool
 	provisioning  Transactor
-	certs         *certCache // nil unless Config.CacheCertificates
+	certs         *certCache  // nil unless Config.CacheCertificates
+	authz         *authzCache // nil unless Config.CacheCertificates
 }
 
 // New returns an engine.
@@ -104,6 +106,7 @@ func New(cfg Config) *Engine {
 	if cfg.CacheCertificates {
 		// The cache hears of a change before anything that may ask again.
 		e.certs = newCertCache()
+		e.authz = newAuthzCache()
 		e.standing = append([]StandingListener{e.certs}, cfg.Standing...)
 	}
 	if e.maxVersions <= 0 {

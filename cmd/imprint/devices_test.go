@@ -751,3 +751,45 @@ func TestDeviceRefusals(t *testing.T) {
 		t.Errorf("curl whoami of the publish-only device: exit %d, %q; want 200", code, out)
 	}
 }
+
+// TestDeviceAuthorizationOnTwoReplicas: a replica keeps what decided a
+// device's connection, and forgets it when another replica changes it: a
+// device that connected through replica B is refused there once its
+// connect policy is detached through replica A, and let in again once it is
+// attached again.
+func TestDeviceAuthorizationOnTwoReplicas(t *testing.T) {
+	t.Parallel()
+	deviceTools(t)
+	a, env := deviceServer(t)
+	b := startServe(t, env) // a second replica on the same database and data directory
+	t.Cleanup(func() { b.stop() })
+	b.token = a.token
+	caFile := endpointCA(t, a)
+	d := enroll(t, a, "authz-1")
+	attachPolicy(t, a, "device", devicePolicy, d.id)
+	// A thing named as the client ID, the device's: what a replica keeps.
+	must(t, a, "POST", "/v1/things", map[string]string{"thingName": "authz-1"}, http.StatusCreated, nil)
+	if status, body := call(t, a, "PUT", "/v1/things/authz-1/principals/"+d.id, ""); status/100 != 2 {
+		t.Fatalf("attach %s = %d %s", d.id, status, body)
+	}
+	for range 2 { // the second from what B kept
+		if out, err := mosquittoPub(t, b, caFile, d, "mqttv5"); err != nil {
+			t.Fatalf("mosquitto_pub through replica B: %v\n%s", err, out)
+		}
+	}
+	path := "/v1/policies/device/targets/certificate/" + d.id
+	if status, body := call(t, a, "DELETE", path, ""); status/100 != 2 {
+		t.Fatalf("detach through replica A = %d %s", status, body)
+	}
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		out, err := mosquittoPub(t, b, caFile, d, "mqttv5")
+		return err != nil && strings.Contains(strings.ToLower(out), "not authorized"), "replica B still lets the device in: " + out
+	})
+	if status, body := call(t, a, "PUT", path, ""); status/100 != 2 {
+		t.Fatalf("attach through replica A = %d %s", status, body)
+	}
+	waitFor(t, 10*time.Second, func() (bool, string) {
+		out, err := mosquittoPub(t, b, caFile, d, "mqttv5")
+		return err == nil, "replica B still refuses the device: " + out
+	})
+}

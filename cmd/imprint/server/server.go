@@ -123,7 +123,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	bg, cancel := context.WithCancel(ctx)
 	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, bg: bg, cancel: cancel}
-	channels := []string{imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens}
+	channels := []string{imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens,
+		imprint.ChannelAuthorization}
 	listening := make(chan struct{})
 	heard := map[string]bool{}
 	s.start(func() {
@@ -149,6 +150,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				}
 			case imprint.ChannelTokens:
 				tokens.Notify(channel, payload)
+			case imprint.ChannelAuthorization:
+				engine.Notify(channel, payload)
 			}
 			// After its first connection the listener calls with an empty
 			// payload on each channel in turn.
