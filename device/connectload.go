@@ -196,8 +196,9 @@ func PrepareJITPTargets(ctx context.Context, c *Client, n int) ([]ConnectTarget,
 
 // PrepareReconnectTargets has n certificates issued through the factory
 // API for new P-256 keys (from the CA caID, "" for the default), attaches
-// a connect policy to each (admin token), and connects each once to the
-// MQTT listener at addr, so that what is measured next is reconnection.
+// a connect policy to each and each to a thing named as its client ID
+// (admin token), and connects each once to the MQTT listener at addr, so
+// that what is measured next is reconnection.
 func PrepareReconnectTargets(ctx context.Context, c *Client, n int, caID, addr string, roots *x509.CertPool) ([]ConnectTarget, error) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	keys := make([]*ecdsa.PrivateKey, n)
@@ -244,9 +245,19 @@ func PrepareReconnectTargets(ctx context.Context, c *Client, n int, caID, addr s
 		return nil, fmt.Errorf("create the connect policy: %w", err)
 	}
 	if err := forEach(n, 8, func(i int) error {
-		return c.call(ctx, http.MethodPut, "/v1/policies/"+url.PathEscape(policyName)+"/targets/certificate/"+ids[i], nil, nil)
+		if err := c.call(ctx, http.MethodPut, "/v1/policies/"+url.PathEscape(policyName)+"/targets/certificate/"+ids[i], nil, nil); err != nil {
+			return fmt.Errorf("attach the connect policy: %w", err)
+		}
+		thing := targets[i].ClientID
+		if err := c.call(ctx, http.MethodPost, "/v1/things", map[string]string{"thingName": thing}, nil); err != nil {
+			return fmt.Errorf("create thing %s: %w", thing, err)
+		}
+		if err := c.call(ctx, http.MethodPut, "/v1/things/"+thing+"/principals/"+ids[i], nil, nil); err != nil {
+			return fmt.Errorf("attach to thing %s: %w", thing, err)
+		}
+		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("attach the connect policy: %w", err)
+		return nil, err
 	}
 	if res := RunConnectLoad(ctx, addr, roots, targets, 8, nil); res.Failed > 0 {
 		return nil, fmt.Errorf("first connections: %d failed: %v", res.Failed, res.FirstError)
