@@ -20,29 +20,27 @@ const maxVerified = 100_000
 // validity periods are checked on every use. The handshake's own proof that
 // the client holds the certificate's key is never skipped.
 type verifiedChains struct {
-	mu     sync.Mutex
-	pool   *x509.CertPool
-	chains map[[32]byte][]*x509.Certificate
+	mu      sync.Mutex
+	pool    *x509.CertPool
+	issuers map[[32]byte]*x509.Certificate // the certificate's issuer, from the pool
 }
 
 // get returns the chain kept for leaf under pool, if it is valid at now.
 func (v *verifiedChains) get(leaf *x509.Certificate, pool *x509.CertPool, now time.Time) []*x509.Certificate {
 	key := sha256.Sum256(leaf.Raw)
 	v.mu.Lock()
-	ch, ok := v.chains[key]
+	issuer, ok := v.issuers[key]
 	same := v.pool == pool
 	v.mu.Unlock()
 	if !ok || !same {
 		return nil
 	}
-	for _, c := range ch {
+	for _, c := range []*x509.Certificate{leaf, issuer} {
 		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
 			return nil
 		}
 	}
-	// The kept chain's leaf is this certificate (same DER), but return the
-	// one presented, as a verification would.
-	return []*x509.Certificate{leaf, ch[1]}
+	return []*x509.Certificate{leaf, issuer}
 }
 
 // put keeps the chain of leaf, verified against pool.
@@ -50,8 +48,8 @@ func (v *verifiedChains) put(chain []*x509.Certificate, pool *x509.CertPool) {
 	key := sha256.Sum256(chain[0].Raw)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.pool != pool || v.chains == nil || len(v.chains) >= maxVerified {
-		v.pool, v.chains = pool, make(map[[32]byte][]*x509.Certificate)
+	if v.pool != pool || v.issuers == nil || len(v.issuers) >= maxVerified {
+		v.pool, v.issuers = pool, make(map[[32]byte]*x509.Certificate)
 	}
-	v.chains[key] = chain
+	v.issuers[key] = chain[1]
 }

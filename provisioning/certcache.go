@@ -52,7 +52,9 @@ func (c *certCache) put(cert *imprint.Certificate, gen uint64) {
 		clear(c.byID)
 		clear(c.byKey)
 	}
-	c.byID[cert.ID] = cert
+	kept := *cert
+	kept.DER = nil // a decision needs the chain the device presented, not the stored copy
+	c.byID[cert.ID] = &kept
 	c.byKey[cert.CAID+" "+cert.Serial] = cert.ID
 }
 
