@@ -110,12 +110,12 @@ func distinctDevices(group []*deviceUnit) []*deviceUnit {
 // device from 1, in the order of the group.
 type deviceRows struct {
 	ids, serials, caIDs, subjects, cns, sans, algs, statuses, templates []string
-	notBefore, notAfter                                                 []time.Time
-	ders                                                                [][]byte
-	thingNames, thingTypes, thingAttrs                                  []string // "" for none
+	notBefore, notAfter                                               []time.Time
+	ders                                                              [][]byte
+	thingNames, thingTypes, thingAttrs                                []string // "" for none
 	// the policies a device creates from a document (once a device)
 	policyNames, policyDocs []string
-	policyDevs              []int
+	policyDevs             []int
 	// the attachments of each device; docless: attached without a
 	// document, the policy must exist before
 	attachNames []string
