@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +16,11 @@ import (
 // Group commit of first connections. Devices connecting for the first time
 // under a template whose plan is simple (imprint.NewDevice) hand their
 // provisioning to a few writer goroutines; each takes whatever is queued and
-// writes it in one statement, one round trip: it checks that what each
-// device creates is new and what it refers to exists, and writes those that
-// pass: certificates, things, principals, policies, attachments and audit
-// events, each as one multi-row insert. A device waits for its group's
-// commit before it is let in. Anything the statement does not write goes
-// back to the caller, which provisions the device alone in the general
-// transaction.
+// writes it in one statement: certificates, things, principals, policies,
+// attachments and audit events, each as one multi-row insert. A device waits
+// for its group's commit before it is let in. Anything the group cannot
+// decide by itself goes back to the caller, which provisions the device
+// alone in the general transaction.
 
 const (
 	maxDeviceGroup = 64
@@ -68,16 +65,14 @@ func (db *DB) ProvisionNewDevice(ctx context.Context, d *imprint.NewDevice) (boo
 func (db *DB) commitDevices(group []*deviceUnit) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
-	candidates := distinctDevices(group)
-	var applied []*deviceUnit
-	if len(candidates) > 0 {
-		var err error
-		if applied, err = insertDevices(ctx, db.pool, candidates, time.Now().Truncate(time.Microsecond)); err != nil {
-			db.log.Debug("a group of first connections goes one by one", "devices", len(candidates), "err", err)
+	apply, err := db.groupable(ctx, group)
+	if err == nil && len(apply) > 0 {
+		if err = insertDevices(ctx, db.pool, apply, time.Now().Truncate(time.Microsecond)); err != nil {
+			db.log.Debug("a group of first connections goes one by one", "devices", len(apply), "err", err)
 		}
 	}
 	for _, u := range group {
-		if slices.Contains(applied, u) {
+		if err == nil && slices.Contains(apply, u) {
 			u.done <- nil
 		} else {
 			u.done <- errAlone
@@ -85,15 +80,16 @@ func (db *DB) commitDevices(group []*deviceUnit) {
 	}
 }
 
-// distinctDevices returns the units of group one statement may write: an
-// ACTIVE certificate, and no certificate or thing another unit before it
-// has too.
-func distinctDevices(group []*deviceUnit) []*deviceUnit {
+// groupable returns the units of group that one statement can write: none
+// of what they create exists, and what they refer to does.
+func (db *DB) groupable(ctx context.Context, group []*deviceUnit) ([]*deviceUnit, error) {
+	var certs, things, types, policies []string
 	seen := map[string]bool{}
-	var out []*deviceUnit
+	var candidates []*deviceUnit
 	for _, u := range group {
 		d := u.d
-		c, t := "c "+d.Certificate.ID, ""
+		c := "c " + d.Certificate.ID
+		t := ""
 		if d.Thing != nil {
 			t = "t " + d.Thing.Name
 		}
@@ -101,34 +97,74 @@ func distinctDevices(group []*deviceUnit) []*deviceUnit {
 			continue
 		}
 		seen[c], seen[t] = true, true
-		out = append(out, u)
+		candidates = append(candidates, u)
+		certs = append(certs, d.Certificate.ID)
+		if d.Thing != nil {
+			things = append(things, d.Thing.Name)
+			if d.Thing.TypeName != "" {
+				types = append(types, d.Thing.TypeName)
+			}
+		}
+		for _, p := range d.Policies {
+			policies = append(policies, p.Name)
+		}
 	}
-	return out
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	rows, err := db.pool.Query(ctx, `
+		SELECT 'c', id FROM certificates WHERE id = ANY($1::text[])
+		UNION ALL SELECT 't', name FROM things WHERE name = ANY($2::text[])
+		UNION ALL SELECT 'y', name FROM thing_types WHERE name = ANY($3::text[]) AND NOT deprecated
+		UNION ALL SELECT 'p', name FROM policies WHERE name = ANY($4::text[])`, certs, things, types, policies)
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]bool{}
+	var kind, name string
+	if _, err := pgx.ForEachRow(rows, []any{&kind, &name}, func() error {
+		found[kind+" "+name] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	apply := candidates[:0]
+	for _, u := range candidates {
+		d := u.d
+		ok := !found["c "+d.Certificate.ID]
+		if d.Thing != nil {
+			ok = ok && !found["t "+d.Thing.Name] && (d.Thing.TypeName == "" || found["y "+d.Thing.TypeName])
+		}
+		for _, p := range d.Policies {
+			ok = ok && (p.Document != "" || found["p "+p.Name])
+		}
+		if ok {
+			apply = append(apply, u)
+		}
+	}
+	return apply, nil
 }
 
-// deviceRows are the columns of one group's statement; dev numbers a
-// device from 1, in the order of the group.
+// rowsQuerier is a pool, a connection or a transaction.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// deviceRows are the columns of one group's statement.
 type deviceRows struct {
 	ids, serials, caIDs, subjects, cns, sans, algs, statuses, templates []string
-	notBefore, notAfter                                               []time.Time
-	ders                                                              [][]byte
-	thingNames, thingTypes, thingAttrs                                []string // "" for none
-	// the policies a device creates from a document (once a device)
-	policyNames, policyDocs []string
-	policyDevs             []int
-	// the attachments of each device; docless: attached without a
-	// document, the policy must exist before
-	attachNames []string
-	attachDevs  []int
-	attachBare  []bool
+	notBefore, notAfter                                                 []time.Time
+	ders                                                                [][]byte
+	thingNames, thingTypes, thingAttrs, principalCerts                  []string
+	policyNames, policyDocs                                             []string
+	attachNames, attachCerts                                            []string
 	// audit events, in order; ifCreated names the policy whose creation
-	// the event records (written only if this device created it)
+	// the event records (written only if this statement created it)
 	evTypes, evResTypes, evResIDs, evNames, evRoles, evData []string
 	evTokens, evIfCreated                                   []*string
-	evDevs                                                  []int
 }
 
-func (r *deviceRows) event(dev int, typ, resType, resID string, actor imprint.Actor, data any, ifCreated string) error {
+func (r *deviceRows) event(typ, resType, resID string, actor imprint.Actor, data any, ifCreated string) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
@@ -142,163 +178,125 @@ func (r *deviceRows) event(dev int, typ, resType, resID string, actor imprint.Ac
 	}
 	r.evTypes, r.evResTypes, r.evResIDs = append(r.evTypes, typ), append(r.evResTypes, resType), append(r.evResIDs, resID)
 	r.evTokens, r.evNames, r.evRoles = append(r.evTokens, token), append(r.evNames, actor.Name), append(r.evRoles, string(actor.Role))
-	r.evData, r.evIfCreated, r.evDevs = append(r.evData, string(raw)), append(r.evIfCreated, created), append(r.evDevs, dev)
+	r.evData, r.evIfCreated = append(r.evData, string(raw)), append(r.evIfCreated, created)
 	return nil
 }
 
-// add puts device dev's rows and events, in the order the general
-// transaction writes them.
-func (r *deviceRows) add(dev int, d *imprint.NewDevice) error {
-	c := d.Certificate
-	r.ids, r.serials, r.caIDs = append(r.ids, c.ID), append(r.serials, c.Serial), append(r.caIDs, c.CAID)
-	r.subjects, r.cns, r.sans = append(r.subjects, c.Subject), append(r.cns, c.CommonName), append(r.sans, textArrayLiteral(c.SANs))
-	r.algs, r.statuses, r.templates = append(r.algs, string(c.KeyAlgorithm)), append(r.statuses, string(c.Status)), append(r.templates, d.Template)
-	r.notBefore, r.notAfter, r.ders = append(r.notBefore, c.NotBefore), append(r.notAfter, c.NotAfter), append(r.ders, c.DER)
-	if err := r.event(dev, imprint.EventCertificateRegistered, "certificate", c.ID, d.Actor, d.Registered, ""); err != nil {
-		return err
-	}
-	name, typ, attrs := "", "", ""
-	if t := d.Thing; t != nil {
-		raw, err := json.Marshal(nonNil(t.Attributes))
-		if err != nil {
+// insertDevices writes the devices of units in one statement, the audit
+// events in the order the general transaction writes them, and sets the
+// times of their certificates and their policies' default versions.
+func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now time.Time) error {
+	var r deviceRows
+	ensured := map[string]bool{}
+	for _, u := range units {
+		d, c := u.d, u.d.Certificate
+		r.ids, r.serials, r.caIDs = append(r.ids, c.ID), append(r.serials, c.Serial), append(r.caIDs, c.CAID)
+		r.subjects, r.cns, r.sans = append(r.subjects, c.Subject), append(r.cns, c.CommonName), append(r.sans, textArrayLiteral(c.SANs))
+		r.algs, r.statuses, r.templates = append(r.algs, string(c.KeyAlgorithm)), append(r.statuses, string(c.Status)), append(r.templates, d.Template)
+		r.notBefore, r.notAfter, r.ders = append(r.notBefore, c.NotBefore), append(r.notAfter, c.NotAfter), append(r.ders, c.DER)
+		if err := r.event(imprint.EventCertificateRegistered, "certificate", c.ID, d.Actor, d.Registered, ""); err != nil {
 			return err
 		}
-		name, typ, attrs = t.Name, t.TypeName, string(raw)
-		if err := r.event(dev, imprint.EventThingCreated, "thing", t.Name, d.Actor, thingCreatedData(t.TypeName), ""); err != nil {
-			return err
-		}
-		if err := r.event(dev, imprint.EventPrincipalAttached, "thing", t.Name, d.Actor, principalAttachedData(c.ID, false), ""); err != nil {
-			return err
-		}
-	}
-	r.thingNames, r.thingTypes, r.thingAttrs = append(r.thingNames, name), append(r.thingTypes, typ), append(r.thingAttrs, attrs)
-	var created, attached []string
-	for _, p := range d.Policies {
-		if p.Document != "" && !slices.Contains(created, p.Name) {
-			created = append(created, p.Name)
-			r.policyNames, r.policyDocs, r.policyDevs = append(r.policyNames, p.Name), append(r.policyDocs, p.Document), append(r.policyDevs, dev)
-			if err := r.event(dev, imprint.EventPolicyCreated, "policy", p.Name, d.Actor, policyCreatedData, p.Name); err != nil {
+		if t := d.Thing; t != nil {
+			attrs, err := json.Marshal(nonNil(t.Attributes))
+			if err != nil {
+				return err
+			}
+			r.thingNames, r.thingTypes, r.thingAttrs = append(r.thingNames, t.Name), append(r.thingTypes, t.TypeName), append(r.thingAttrs, string(attrs))
+			r.principalCerts = append(r.principalCerts, c.ID)
+			if err := r.event(imprint.EventThingCreated, "thing", t.Name, d.Actor, thingCreatedData(t.TypeName), ""); err != nil {
+				return err
+			}
+			if err := r.event(imprint.EventPrincipalAttached, "thing", t.Name, d.Actor, principalAttachedData(c.ID, false), ""); err != nil {
 				return err
 			}
 		}
-		if slices.Contains(attached, p.Name) {
-			continue
+		var attached []string
+		for _, p := range d.Policies {
+			if p.Document != "" && !ensured[p.Name] {
+				ensured[p.Name] = true
+				r.policyNames, r.policyDocs = append(r.policyNames, p.Name), append(r.policyDocs, p.Document)
+				if err := r.event(imprint.EventPolicyCreated, "policy", p.Name, d.Actor, policyCreatedData, p.Name); err != nil {
+					return err
+				}
+			}
+			if slices.Contains(attached, p.Name) {
+				continue
+			}
+			attached = append(attached, p.Name)
+			r.attachNames, r.attachCerts = append(r.attachNames, p.Name), append(r.attachCerts, c.ID)
+			if err := r.event(imprint.EventPolicyAttached, "policy", p.Name, d.Actor,
+				policyAttachedData(imprint.TargetCertificate, c.ID), ""); err != nil {
+				return err
+			}
 		}
-		attached = append(attached, p.Name)
-		bare := !slices.ContainsFunc(d.Policies, func(q imprint.NewDevicePolicy) bool { return q.Name == p.Name && q.Document != "" })
-		r.attachNames, r.attachDevs, r.attachBare = append(r.attachNames, p.Name), append(r.attachDevs, dev), append(r.attachBare, bare)
-		if err := r.event(dev, imprint.EventPolicyAttached, "policy", p.Name, d.Actor, policyAttachedData(imprint.TargetCertificate, c.ID), ""); err != nil {
+		pending := *c
+		pending.Status = imprint.CertificatePendingActivation
+		if err := r.event(imprint.EventCertificateActivated, "certificate", c.ID, d.Actor, statusEventData(&pending, c.Status), ""); err != nil {
+			return err
+		}
+		if err := r.event(imprint.EventCertificateProvisioned, "certificate", c.ID, d.Actor, d.Provisioned, ""); err != nil {
 			return err
 		}
 	}
-	pending := *c
-	pending.Status = imprint.CertificatePendingActivation
-	if err := r.event(dev, imprint.EventCertificateActivated, "certificate", c.ID, d.Actor, statusEventData(&pending, c.Status), ""); err != nil {
-		return err
-	}
-	return r.event(dev, imprint.EventCertificateProvisioned, "certificate", c.ID, d.Actor, d.Provisioned, "")
-}
-
-// insertDevicesSQL writes, in one statement, the devices that pass its
-// checks (ok: the certificate and the thing are new, the thing's type
-// exists and is not deprecated, every policy attached without a document
-// exists) and returns their numbers ('d' rows) and the default versions of
-// their policies ('p' rows: created here, or existing before the statement,
-// which sees no row its own parts wrote).
-const insertDevicesSQL = `
-WITH v AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-	                     $8::timestamptz[], $9::timestamptz[], $10::text[], $11::bytea[], $12::text[],
-	                     $14::text[], $15::text[], $16::text[])
-	     WITH ORDINALITY AS v(id, serial, ca_id, subject, cn, sans, alg, nb, na, status, der, tpl, thing, typ, attrs, dev)
-), ok AS (
-	SELECT * FROM v
-	WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.id = v.id)
-	  AND (v.thing = '' OR NOT EXISTS (SELECT 1 FROM things t WHERE t.name = v.thing))
-	  AND (v.typ = '' OR EXISTS (SELECT 1 FROM thing_types y WHERE y.name = v.typ AND NOT y.deprecated))
-	  AND NOT EXISTS (SELECT 1 FROM unnest($20::text[], $21::int[], $22::bool[]) AS a(name, dev, bare)
-	                  WHERE a.dev = v.dev AND a.bare AND NOT EXISTS (SELECT 1 FROM policies p WHERE p.name = a.name))
-), c AS (
-	INSERT INTO certificates (id, serial, ca_id, subject, common_name, sans, key_algorithm, not_before, not_after,
-	                          status, der, created_at, updated_at, status_changed_at, provisioned_at, provisioned_with)
-	SELECT id, serial, ca_id, subject, cn, sans::text[], alg, nb, na, status, der, $13, $13, $13, $13, tpl FROM ok
-), t AS (
-	INSERT INTO things (name, thing_type, attributes, created_at, updated_at)
-	SELECT thing, nullif(typ, ''), attrs::jsonb, $13, $13 FROM ok WHERE thing <> ''
-), tp AS (
-	INSERT INTO thing_principals (thing_name, certificate_id, exclusive, created_at)
-	SELECT thing, id, false, $13 FROM ok WHERE thing <> ''
-), pe AS ( -- each policy to create, by the first device of the group that passed
-	SELECT DISTINCT ON (name) name, doc, dev FROM unnest($17::text[], $18::text[], $19::int[]) AS e(name, doc, dev)
-	WHERE dev IN (SELECT dev FROM ok) ORDER BY name, dev
-), p AS (
-	INSERT INTO policies (name, default_version, next_version, created_at, updated_at)
-	SELECT name, 1, 2, $13, $13 FROM pe
-	ON CONFLICT (name) DO NOTHING
-	RETURNING name
-), pv AS (
-	INSERT INTO policy_versions (policy_name, version_id, document, created_at)
-	SELECT pe.name, 1, pe.doc, $13 FROM pe JOIN p ON p.name = pe.name
-), pa AS (
-	INSERT INTO policy_attachments (policy_name, target_type, target_id, created_at)
-	SELECT a.name, 'certificate', ok.id, $13 FROM unnest($20::text[], $21::int[]) AS a(name, dev) JOIN ok ON ok.dev = a.dev
-), ev AS (
-	INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
-	SELECT typ, rtype, rid, token, aname, arole, data::jsonb, $13
-	FROM unnest($23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[], $30::text[], $31::int[])
-	     WITH ORDINALITY AS e(typ, rtype, rid, token, aname, arole, data, if_created, dev, n)
-	WHERE e.dev IN (SELECT dev FROM ok)
-	  AND (e.if_created IS NULL OR EXISTS (SELECT 1 FROM pe JOIN p ON p.name = pe.name WHERE pe.name = e.if_created AND pe.dev = e.dev))
-	ORDER BY n
-)
-SELECT 'd', dev::text, 0, '', $13::timestamptz FROM ok
-UNION ALL
-SELECT 'p', pe.name, 1, pe.doc, $13 FROM pe JOIN p ON p.name = pe.name
-UNION ALL
-SELECT 'p', pol.name, pol.default_version, ver.document, ver.created_at FROM policies pol
-JOIN policy_versions ver ON ver.policy_name = pol.name AND ver.version_id = pol.default_version
-WHERE pol.name = ANY($20::text[])`
-
-// insertDevices writes the devices of units that pass the statement's
-// checks, and returns them, with their certificates' times and their
-// policies' default versions set.
-func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now time.Time) ([]*deviceUnit, error) {
-	var r deviceRows
-	for i, u := range units {
-		if err := r.add(i+1, u.d); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := q.Query(ctx, insertDevicesSQL,
+	rows, err := q.Query(ctx, `
+		WITH c AS (
+			INSERT INTO certificates (id, serial, ca_id, subject, common_name, sans, key_algorithm, not_before, not_after,
+			                          status, der, created_at, updated_at, status_changed_at, provisioned_at, provisioned_with)
+			SELECT id, serial, ca_id, subject, cn, sans::text[], alg, nb, na, status, der, $13, $13, $13, $13, tpl
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			            $8::timestamptz[], $9::timestamptz[], $10::text[], $11::bytea[], $12::text[])
+			     AS v(id, serial, ca_id, subject, cn, sans, alg, nb, na, status, der, tpl)
+		), t AS (
+			INSERT INTO things (name, thing_type, attributes, created_at, updated_at)
+			SELECT name, nullif(typ, ''), attrs::jsonb, $13, $13
+			FROM unnest($14::text[], $15::text[], $16::text[]) AS v(name, typ, attrs)
+		), tp AS (
+			INSERT INTO thing_principals (thing_name, certificate_id, exclusive, created_at)
+			SELECT thing, cert, false, $13 FROM unnest($14::text[], $17::text[]) AS v(thing, cert)
+		), p AS (
+			INSERT INTO policies (name, default_version, next_version, created_at, updated_at)
+			SELECT name, 1, 2, $13, $13 FROM unnest($18::text[]) AS v(name)
+			ON CONFLICT (name) DO NOTHING
+			RETURNING name
+		), pv AS (
+			INSERT INTO policy_versions (policy_name, version_id, document, created_at)
+			SELECT p.name, 1, v.doc, $13 FROM p JOIN unnest($18::text[], $19::text[]) AS v(name, doc) ON v.name = p.name
+		), pa AS (
+			INSERT INTO policy_attachments (policy_name, target_type, target_id, created_at)
+			SELECT name, 'certificate', cert, $13 FROM unnest($20::text[], $21::text[]) AS v(name, cert)
+		), ev AS (
+			INSERT INTO audit_events (type, resource_type, resource_id, actor_token, actor_name, actor_role, data, created_at)
+			SELECT typ, rtype, rid, token, aname, arole, data::jsonb, $13
+			FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[])
+			     WITH ORDINALITY AS e(typ, rtype, rid, token, aname, arole, data, if_created, n)
+			WHERE e.if_created IS NULL OR e.if_created IN (SELECT name FROM p)
+			ORDER BY n
+		)
+		-- the default versions of the attached policies, for the devices'
+		-- decisions: those created here, and those that existed before the
+		-- statement (which sees no row its own parts wrote)
+		SELECT v.name, 1, v.doc, $13::timestamptz FROM p JOIN unnest($18::text[], $19::text[]) AS v(name, doc) ON v.name = p.name
+		UNION ALL
+		SELECT pol.name, pol.default_version, ver.document, ver.created_at FROM policies pol
+		JOIN policy_versions ver ON ver.policy_name = pol.name AND ver.version_id = pol.default_version
+		WHERE pol.name = ANY($20::text[])`,
 		r.ids, r.serials, r.caIDs, r.subjects, r.cns, r.sans, r.algs, r.notBefore, r.notAfter, r.statuses, r.ders, r.templates,
-		now, r.thingNames, r.thingTypes, r.thingAttrs, r.policyNames, r.policyDocs, r.policyDevs,
-		r.attachNames, r.attachDevs, r.attachBare,
-		r.evTypes, r.evResTypes, r.evResIDs, r.evTokens, r.evNames, r.evRoles, r.evData, r.evIfCreated, r.evDevs)
+		now, r.thingNames, r.thingTypes, r.thingAttrs, r.principalCerts, r.policyNames, r.policyDocs, r.attachNames, r.attachCerts,
+		r.evTypes, r.evResTypes, r.evResIDs, r.evTokens, r.evNames, r.evRoles, r.evData, r.evIfCreated)
 	if err != nil {
-		return nil, fmt.Errorf("insert %d first connections: %w", len(units), err)
+		return fmt.Errorf("insert %d first connections: %w", len(units), err)
 	}
-	var (
-		applied  []*deviceUnit
-		versions = map[string]imprint.PolicyVersion{}
-		kind     string
-		v        imprint.PolicyVersion
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&kind, &v.PolicyName, &v.VersionID, &v.Document, &v.CreatedAt}, func() error {
-		if kind == "d" {
-			i, err := strconv.Atoi(v.PolicyName)
-			if err != nil || i < 1 || i > len(units) {
-				return fmt.Errorf("the statement named device %q of %d", v.PolicyName, len(units))
-			}
-			applied = append(applied, units[i-1])
-			return nil
-		}
+	versions := map[string]imprint.PolicyVersion{}
+	var v imprint.PolicyVersion
+	if _, err := pgx.ForEachRow(rows, []any{&v.PolicyName, &v.VersionID, &v.Document, &v.CreatedAt}, func() error {
 		v.IsDefault = true
 		versions[v.PolicyName] = v
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("insert %d first connections: %w", len(units), err)
+		return fmt.Errorf("insert %d first connections: %w", len(units), err)
 	}
-	for _, u := range applied {
+	for _, u := range units {
 		c := u.d.Certificate
 		c.CreatedAt, c.UpdatedAt, c.StatusChangedAt, c.ProvisionedAt = now, now, now, now
 		u.d.PolicyVersions = nil
@@ -313,10 +311,5 @@ func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now 
 			}
 		}
 	}
-	return applied, nil
-}
-
-// rowsQuerier is a pool, a connection or a transaction.
-type rowsQuerier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	return nil
 }
