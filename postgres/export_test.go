@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -53,4 +54,14 @@ func (db *DB) EventTypesByActorForTest(ctx context.Context, actor string) ([]str
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// InsertDevicesForTest runs the group's statement alone, without the
+// check before it, and reports whether it wrote the group. Tests only.
+func (db *DB) InsertDevicesForTest(ctx context.Context, devices []*imprint.NewDevice) error {
+	units := make([]*deviceUnit, len(devices))
+	for i, d := range devices {
+		units[i] = &deviceUnit{d: d}
+	}
+	return insertDevices(ctx, db.pool, units, time.Now().Truncate(time.Microsecond))
 }

@@ -251,6 +251,9 @@ func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now 
 			INSERT INTO things (name, thing_type, attributes, created_at, updated_at)
 			SELECT name, nullif(typ, ''), attrs::jsonb, $13, $13
 			FROM unnest($14::text[], $15::text[], $16::text[]) AS v(name, typ, attrs)
+			-- a type deprecated since the check: the thing is left out, its
+			-- principal's foreign key fails, and the group with it
+			WHERE typ = '' OR EXISTS (SELECT 1 FROM thing_types y WHERE y.name = v.typ AND NOT y.deprecated)
 		), tp AS (
 			INSERT INTO thing_principals (thing_name, certificate_id, exclusive, created_at)
 			SELECT thing, cert, false, $13 FROM unnest($14::text[], $17::text[]) AS v(thing, cert)
@@ -280,7 +283,7 @@ func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now 
 		UNION ALL
 		SELECT pol.name, pol.default_version, ver.document, ver.created_at FROM policies pol
 		JOIN policy_versions ver ON ver.policy_name = pol.name AND ver.version_id = pol.default_version
-		WHERE pol.name = ANY($20::text[])`,
+		WHERE pol.name = ANY($20::text[]) AND pol.name NOT IN (SELECT name FROM p) -- not one deleted meanwhile`,
 		r.ids, r.serials, r.caIDs, r.subjects, r.cns, r.sans, r.algs, r.notBefore, r.notAfter, r.statuses, r.ders, r.templates,
 		now, r.thingNames, r.thingTypes, r.thingAttrs, r.principalCerts, r.policyNames, r.policyDocs, r.attachNames, r.attachCerts,
 		r.evTypes, r.evResTypes, r.evResIDs, r.evTokens, r.evNames, r.evRoles, r.evData, r.evIfCreated)
@@ -289,8 +292,12 @@ func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now 
 	}
 	versions := map[string]imprint.PolicyVersion{}
 	var v imprint.PolicyVersion
+	twice := map[string]bool{}
 	if _, err := pgx.ForEachRow(rows, []any{&v.PolicyName, &v.VersionID, &v.Document, &v.CreatedAt}, func() error {
 		v.IsDefault = true
+		if _, seen := versions[v.PolicyName]; seen {
+			twice[v.PolicyName] = true
+		}
 		versions[v.PolicyName] = v
 		return nil
 	}); err != nil {
@@ -302,7 +309,7 @@ func insertDevices(ctx context.Context, q rowsQuerier, units []*deviceUnit, now 
 		u.d.PolicyVersions = nil
 		for _, p := range u.d.Policies {
 			v, ok := versions[p.Name]
-			if !ok { // created by another transaction meanwhile: not read here
+			if !ok || twice[p.Name] { // changed by another transaction meanwhile: read after the commit instead
 				u.d.PolicyVersions = nil
 				break
 			}

@@ -215,3 +215,32 @@ func TestProvisionNewDeviceConcurrently(t *testing.T) {
 		t.Errorf("%d certificates and %d provisioned events for %d applied devices", n, m, applies)
 	}
 }
+
+// TestProvisionNewDevicesTypeDeprecatedSinceTheCheck: the group's statement
+// itself refuses a thing of a deprecated type (deprecated after the check
+// before it), and with it the group: nothing written.
+func TestProvisionNewDevicesTypeDeprecatedSinceTheCheck(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Open(t)
+	ca := mustCA(t, db)
+	if err := db.CreateThingType(ctx, &imprint.ThingType{Name: "retired"}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DeprecateThingType(ctx, "retired", true, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	good, typed := newDevice(ca.ID, "fine-1"), newDevice(ca.ID, "retired-1")
+	typed.Thing.TypeName = "retired"
+	if err := db.InsertDevicesForTest(ctx, []*imprint.NewDevice{good, typed}); err == nil {
+		t.Fatal("the statement wrote a thing of a deprecated type")
+	}
+	for _, q := range []string{`SELECT count(*) FROM certificates`, `SELECT count(*) FROM things`,
+		`SELECT count(*) FROM audit_events WHERE actor_role = 'device'`} {
+		if n, _ := db.CountForTest(ctx, q); n != 0 {
+			t.Errorf("%s = %d, want 0", q, n)
+		}
+	}
+	if err := db.InsertDevicesForTest(ctx, []*imprint.NewDevice{good}); err != nil {
+		t.Errorf("the statement alone for a device of no type: %v", err)
+	}
+}
