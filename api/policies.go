@@ -314,7 +314,7 @@ func (s *server) handleDeletePolicyVersion(w http.ResponseWriter, r *http.Reques
 }
 
 // targetParams returns the policy and target of an attachment route. A
-// malformed target ID is answered 404, as a missing one is.
+// malformed target ID is Invalid (400), as in every other route.
 func targetParams(r *http.Request, targetType string) (name, id string, err error) {
 	if name, err = policyName(r); err != nil {
 		return "", "", err
@@ -326,10 +326,10 @@ func targetParams(r *http.Request, targetType string) (name, id string, err erro
 	id = raw
 	if targetType == imprint.TargetCertificate {
 		if id, err = NormalizeID("certificate ID", raw); err != nil {
-			return "", "", imprint.Errorf(imprint.NotFound, "certificate %q not found", raw)
+			return "", "", err
 		}
-	} else if imprint.ThingGroupNameRule.Validate("", id) != nil {
-		return "", "", imprint.Errorf(imprint.NotFound, "thing group %q not found", id)
+	} else if err := imprint.ThingGroupNameRule.Validate("thing group name", id); err != nil {
+		return "", "", err
 	}
 	return name, id, nil
 }

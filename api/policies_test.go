@@ -255,7 +255,8 @@ func TestPolicyAttachments(t *testing.T) {
 	e.mustAttach("pub", "thinggroup/plant-a")
 	for path, want := range map[string]int{
 		"/v1/policies/pub/targets/certificate/" + strings.Repeat("0", 64): 404,
-		"/v1/policies/pub/targets/certificate/xyz":                        404,
+		"/v1/policies/pub/targets/certificate/xyz":                        400,
+		"/v1/policies/pub/targets/thinggroup/no%20spaces":                 400,
 		"/v1/policies/pub/targets/thinggroup/nope":                        404,
 		"/v1/policies/nope/targets/thinggroup/plant-a":                    404,
 	} {
