@@ -108,6 +108,7 @@ type ThingUpdate struct {
 // ChannelAuthorization announces a change of what decides a known
 // certificate's connections besides its status: a thing changed or deleted,
 // a thing's groups, a certificate's things, a policy's default version, a
-// policy attached or detached. The payload is empty: replicas forget every
-// connection's authorization they keep.
+// policy attached or detached; and of what provisions first connections: a
+// provisioning template changed or deleted. The payload is empty: replicas
+// forget every connection's authorization, and every template, they keep.
 const ChannelAuthorization = "imprint_authorization"

@@ -99,6 +99,24 @@ func TestAuthorizationChanges(t *testing.T) {
 	changed("deleting a thing", func() error { return db.DeleteThing(ctx, "authz-thing", false, 0, sys) })
 	changed("deleting a group", func() error { return db.DeleteThingGroup(ctx, "authz-group", sys) })
 	changed("deleting a policy", func() error { return db.DeletePolicy(ctx, "authz-policy", sys) })
+	const body = `{"Resources":{}}`
+	unchanged("creating a template", func() error {
+		return db.CreateTemplate(ctx, &imprint.ProvisioningTemplate{Name: "authz-tpl", Type: imprint.TemplateJITP, Enabled: true, Body: body}, sys)
+	})
+	off := false
+	changed("disabling a template", func() error {
+		_, err := db.UpdateTemplate(ctx, "authz-tpl", imprint.TemplateUpdate{Enabled: &off}, sys)
+		return err
+	})
+	unchanged("adding a template version", func() error {
+		_, err := db.CreateTemplateVersion(ctx, "authz-tpl", body, false, 5, sys)
+		return err
+	})
+	changed("adding a default template version", func() error {
+		_, err := db.CreateTemplateVersion(ctx, "authz-tpl", body, true, 5, sys)
+		return err
+	})
+	changed("deleting a template", func() error { return db.DeleteTemplate(ctx, "authz-tpl", sys) })
 
 	// A flow that creates a certificate and its thing and attaches them:
 	// nothing was decided with any of it.

@@ -94,7 +94,8 @@ func (db *DB) Templates(ctx context.Context, after string, limit int) ([]*imprin
 // UpdateTemplate changes a template and records the change. Returns
 // NotFound, for the template or the default version named.
 func (db *DB) UpdateTemplate(ctx context.Context, name string, u imprint.TemplateUpdate, actor imprint.Actor) (*imprint.ProvisioningTemplate, error) {
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	err := o.run(ctx, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT true FROM provisioning_templates WHERE name = $1 FOR UPDATE`, name).Scan(&exists); err != nil {
 			if err == pgx.ErrNoRows {
@@ -143,6 +144,9 @@ func (db *DB) UpdateTemplate(ctx context.Context, name string, u imprint.Templat
 		if _, err := tx.Exec(ctx, `UPDATE provisioning_templates SET updated_at = now() WHERE name = $1`, name); err != nil {
 			return err
 		}
+		if err := authorizationChanged(ctx, o, tx); err != nil { // first connections provision by it
+			return err
+		}
 		return insertEvent(ctx, tx, imprint.EventTemplateUpdated, "provisioning_template", name, actor, changed)
 	})
 	if err != nil {
@@ -154,7 +158,8 @@ func (db *DB) UpdateTemplate(ctx context.Context, name string, u imprint.Templat
 // DeleteTemplate deletes a template and its versions. Returns NotFound, and
 // Conflict while a CA provisions with it.
 func (db *DB) DeleteTemplate(ctx context.Context, name string, actor imprint.Actor) error {
-	return db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	return o.run(ctx, func(tx pgx.Tx) error {
 		// The row lock orders this against setCATemplate, which shares it.
 		var found bool
 		if err := tx.QueryRow(ctx, `SELECT true FROM provisioning_templates WHERE name = $1 FOR UPDATE`, name).Scan(&found); err != nil {
@@ -178,6 +183,9 @@ func (db *DB) DeleteTemplate(ctx context.Context, name string, actor imprint.Act
 		if tag.RowsAffected() == 0 {
 			return templateNotFound(name)
 		}
+		if err := authorizationChanged(ctx, o, tx); err != nil { // a template of that name may come again
+			return err
+		}
 		return insertEvent(ctx, tx, imprint.EventTemplateDeleted, "provisioning_template", name, actor, nil)
 	})
 }
@@ -187,7 +195,8 @@ func (db *DB) DeleteTemplate(ctx context.Context, name string, actor imprint.Act
 // already has maxVersions versions.
 func (db *DB) CreateTemplateVersion(ctx context.Context, name, body string, setDefault bool, maxVersions int, actor imprint.Actor) (*imprint.TemplateVersion, error) {
 	v := &imprint.TemplateVersion{TemplateName: name, Body: body, IsDefault: setDefault}
-	err := db.inTx(ctx, func(tx pgx.Tx) error {
+	o := db.own()
+	err := o.run(ctx, func(tx pgx.Tx) error {
 		var count int
 		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM provisioning_template_versions WHERE template_name = $1), next_version
 			FROM provisioning_templates WHERE name = $1 FOR UPDATE`, name).Scan(&count, &v.VersionID)
@@ -207,6 +216,9 @@ func (db *DB) CreateTemplateVersion(ctx context.Context, name, body string, setD
 		set := ""
 		if setDefault {
 			set = ", default_version = next_version"
+			if err := authorizationChanged(ctx, o, tx); err != nil { // first connections provision by the default
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE provisioning_templates SET next_version = next_version + 1, updated_at = now()`+set+
 			` WHERE name = $1`, name); err != nil {

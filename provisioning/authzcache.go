@@ -3,6 +3,7 @@ package provisioning
 import (
 	"sync"
 
+	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/policy"
 )
 
@@ -18,10 +19,11 @@ const maxCachedAuthorizations = 200_000
 // before the call that made a change returns), and the changes of other
 // replicas arrive as imprint.ChannelAuthorization notifications (flush).
 type authzCache struct {
-	mu      sync.Mutex
-	flushes uint64 // notifications heard
-	store   uint64 // the store's generation the entries were read under
-	entries map[string]authzEntry
+	mu        sync.Mutex
+	flushes   uint64 // notifications heard
+	store     uint64 // the store's generation the entries were read under
+	entries   map[string]authzEntry
+	templates map[string]*imprint.ProvisioningTemplate // by name, for first connections
 }
 
 type authzEntry struct {
@@ -33,7 +35,9 @@ type authzEntry struct {
 // nothing changed in between.
 type authzStamp struct{ flushes, store uint64 }
 
-func newAuthzCache() *authzCache { return &authzCache{entries: map[string]authzEntry{}} }
+func newAuthzCache() *authzCache {
+	return &authzCache{entries: map[string]authzEntry{}, templates: map[string]*imprint.ProvisioningTemplate{}}
+}
 
 // get returns the entry for key if it is good under the store's generation
 // now, and the stamp a lookup in the store must give put.
@@ -52,14 +56,44 @@ func (c *authzCache) get(key string, storeGen uint64) (authzEntry, bool, authzSt
 func (c *authzCache) put(key string, e authzEntry, stamp authzStamp, storeGen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.current(stamp, storeGen) {
+		c.entries[key] = e
+	}
+}
+
+// template returns the template kept under name, as get does entries.
+func (c *authzCache) template(name string, storeGen uint64) (*imprint.ProvisioningTemplate, authzStamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stamp := authzStamp{c.flushes, storeGen}
+	if storeGen != c.store {
+		return nil, stamp
+	}
+	return c.templates[name], stamp
+}
+
+// putTemplate keeps t, read after stamp, unless something changed since.
+func (c *authzCache) putTemplate(t *imprint.ProvisioningTemplate, stamp authzStamp, storeGen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.current(stamp, storeGen) {
+		c.templates[t.Name] = t
+	}
+}
+
+// current reports whether what was read after stamp may be kept under the
+// store's generation storeGen, starting the cache again empty when that
+// generation is newer than the one kept. c.mu is held.
+func (c *authzCache) current(stamp authzStamp, storeGen uint64) bool {
 	if stamp.flushes != c.flushes || stamp.store != storeGen {
-		return // a change came in while it was read
+		return false // a change came in while it was read
 	}
 	if storeGen != c.store || len(c.entries) >= maxCachedAuthorizations {
 		c.store = storeGen
 		clear(c.entries)
+		clear(c.templates)
 	}
-	c.entries[key] = e
+	return true
 }
 
 // flush forgets every entry: another replica changed what decides
@@ -69,4 +103,5 @@ func (c *authzCache) flush() {
 	defer c.mu.Unlock()
 	c.flushes++
 	clear(c.entries)
+	clear(c.templates)
 }

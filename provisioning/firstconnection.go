@@ -189,7 +189,7 @@ func (e *Engine) ProvisionFirstConnection(ctx context.Context, fc FirstConnectio
 
 // jitpPlan evaluates the CA's template with the certificate's parameters.
 func (e *Engine) jitpPlan(ctx context.Context, name string, leaf *x509.Certificate) (*templates.Plan, error) {
-	t, err := e.templatesDB.Template(ctx, name)
+	t, err := e.template(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +201,24 @@ func (e *Engine) jitpPlan(ctx context.Context, name string, leaf *x509.Certifica
 		return nil, err
 	}
 	return tpl.Evaluate(templates.Input{Certificate: templates.CertificateParameters(leaf)})
+}
+
+// template returns the template a CA provisions first connections with,
+// from the engine's cache when it keeps one (Config.CacheCertificates).
+func (e *Engine) template(ctx context.Context, name string) (*imprint.ProvisioningTemplate, error) {
+	if e.authz == nil {
+		return e.templatesDB.Template(ctx, name)
+	}
+	t, stamp := e.authz.template(name, e.store.AuthorizationGeneration())
+	if t != nil {
+		return t, nil
+	}
+	t, err := e.templatesDB.Template(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	e.authz.putTemplate(t, stamp, e.store.AuthorizationGeneration())
+	return t, nil
 }
 
 // firstConnectionTx is ProvisionFirstConnection's transaction.

@@ -527,3 +527,50 @@ func TestFirstConnectionDecidesAsLaterOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstConnectionTemplateKept: with the caches on, the template of
+// first connections is read once and kept until it changes: in this
+// process at once, from another replica once its notification is heard.
+func TestFirstConnectionTemplateKept(t *testing.T) {
+	t.Parallel()
+	f := jitpFixture(t)
+	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transactor: transactor{f.db}, CacheCertificates: true})
+	if err := e.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "kept",
+		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
+		t.Fatal(err)
+	}
+	customer := f.customerCA("Kept CA", true, "kept")
+	other, err := postgres.Open(ctx, f.url, slog.New(slog.NewTextHandler(io.Discard, nil))) // another replica's store
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	n := 0
+	connect := func() error {
+		n++
+		leaf := customer.device(t, pkix.Name{CommonName: fmt.Sprintf("kept-%d", n)})
+		_, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		return err
+	}
+	if err := connect(); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	off, on := false, true
+	if _, err := e.UpdateTemplate(ctx, imprint.SystemActor, "kept", imprint.TemplateUpdate{Enabled: &off}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(); imprint.ErrorKind(err) != imprint.Forbidden || !strings.Contains(imprint.ErrorMessage(err), "disabled") {
+		t.Fatalf("first connection after the template was disabled here = %v, want Forbidden, disabled", err)
+	}
+	if _, err := other.UpdateTemplate(ctx, "kept", imprint.TemplateUpdate{Enabled: &on}, imprint.SystemActor); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(); err == nil {
+		t.Fatal("a first connection read the template again, want the one kept until the change is heard")
+	}
+	e.Notify(imprint.ChannelAuthorization, "")
+	if err := connect(); err != nil {
+		t.Fatalf("first connection after another replica enabled the template and it was heard: %v", err)
+	}
+}
