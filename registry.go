@@ -112,3 +112,10 @@ type ThingUpdate struct {
 // provisioning template changed or deleted. The payload is empty: replicas
 // forget every connection's authorization, and every template, they keep.
 const ChannelAuthorization = "imprint_authorization"
+
+// ChannelRegistrations relays a JITR attempt (a certificate registered
+// PENDING_ACTIVATION by its first connection, or still pending when it
+// connects again) to every replica, whose MQTT listener publishes it to its
+// own subscribers. The payload is the replica's ID, a space, and the
+// event's JSON.
+const ChannelRegistrations = "imprint_registrations"

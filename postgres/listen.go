@@ -60,3 +60,9 @@ func quoteIdent(s string) string {
 	}
 	return string(append(out, '"'))
 }
+
+// Notify sends a notification on channel now, outside any transaction.
+func (db *DB) Notify(ctx context.Context, channel, payload string) error {
+	_, err := db.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, channel, payload)
+	return mapError(err)
+}

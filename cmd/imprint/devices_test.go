@@ -223,7 +223,13 @@ type subscriber struct {
 // <cn>/cmd and waits until its subscription is acknowledged.
 func subscribe(t *testing.T, s *server, caFile string, d deviceFiles) *subscriber {
 	t.Helper()
-	args := append(mosquittoArgs(s, caFile, d), "-V", "mqttv5", "-i", d.cn, "-t", d.cn+"/cmd", "-d")
+	return subscribeTo(t, s, caFile, d, d.cn+"/cmd")
+}
+
+// subscribeTo is subscribe on the given topic filter.
+func subscribeTo(t *testing.T, s *server, caFile string, d deviceFiles, topic string) *subscriber {
+	t.Helper()
+	args := append(mosquittoArgs(s, caFile, d), "-V", "mqttv5", "-i", d.cn, "-t", topic, "-d")
 	// stdbuf: mosquitto_sub's debug lines are otherwise held in its
 	// buffer while its output is a pipe.
 	args = append([]string{"-oL", "mosquitto_sub"}, args...)
@@ -792,4 +798,54 @@ func TestDeviceAuthorizationOnTwoReplicas(t *testing.T) {
 		out, err := mosquittoPub(t, b, caFile, d, "mqttv5")
 		return err == nil, "replica B still refuses the device: " + out
 	})
+}
+
+// TestDeviceJITRNotificationOnTwoReplicas: a JITR attempt on replica A is
+// published on $aws/events/certificates/registered/<caId> to subscribers
+// connected to replica A and to replica B, once each.
+func TestDeviceJITRNotificationOnTwoReplicas(t *testing.T) {
+	t.Parallel()
+	deviceTools(t)
+	a, env := deviceServer(t)
+	b := startServe(t, env) // a second replica on the same database and data directory
+	t.Cleanup(func() { b.stop() })
+	b.token = a.token
+	caFile := endpointCA(t, a)
+
+	customer := newCustomerCA(t, "Acme Relayed JITR CA")
+	caID := customer.register(t, a, map[string]any{"autoRegistration": true})
+	topic := "$aws/events/certificates/registered/" + caID
+	listenPolicy := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+		{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/` + topic + `"},
+		{"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:*:*:topic/` + topic + `"}]}`
+	onB, onA := enroll(t, a, "jitr-listener-b"), enroll(t, a, "jitr-listener-a")
+	attachPolicy(t, a, "jitr-listener", listenPolicy, onB.id)
+	attachPolicy(t, a, "jitr-listener", listenPolicy, onA.id)
+	subs := map[string]*subscriber{"B": subscribeTo(t, b, caFile, onB, topic), "A": subscribeTo(t, a, caFile, onA, topic)}
+
+	d := customer.sign(t, "acme-relayed-1")
+	if out, err := mosquittoPub(t, a, caFile, d, "mqttv5"); err == nil {
+		t.Fatalf("mosquitto_pub of a JITR device before activation succeeded:\n%s", out)
+	}
+	for replica, sub := range subs {
+		waitFor(t, 15*time.Second, func() (bool, string) {
+			out := sub.out.String()
+			return strings.Contains(out, `"certificateId":"`+d.id+`"`) && strings.Contains(out, `"certificateStatus":"PENDING_ACTIVATION"`),
+				"the subscriber on replica " + replica + " received the registration:\n" + out
+		})
+	}
+	// Another attempt: each subscriber hears of it once more, and of the
+	// first no more (a copy relayed back to A would have come with it).
+	if out, err := mosquittoPub(t, a, caFile, d, "mqttv5"); err == nil {
+		t.Fatalf("mosquitto_pub of a JITR device before activation succeeded:\n%s", out)
+	}
+	for replica, sub := range subs {
+		waitFor(t, 15*time.Second, func() (bool, string) {
+			return strings.Count(sub.out.String(), `"certificateId":"`+d.id+`"`) >= 2, "the second attempt reached replica " + replica
+		})
+		if n := strings.Count(sub.out.String(), `"certificateId":"`+d.id+`"`); n != 2 {
+			t.Errorf("the subscriber on replica %s received %d notifications of 2 attempts:\n%s", replica, n, sub.out.String())
+		}
+	}
 }

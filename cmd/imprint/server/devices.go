@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,13 +41,32 @@ const renewAfter = 2.0 / 3
 
 // gatewayStanding forwards the engine's announcements of changed standing
 // and of JITR registrations to the MQTT server, which is built after the
-// engine.
-type gatewayStanding struct{ mqtt atomic.Pointer[gateway.MQTT] }
+// engine, and relays the registrations to the other replicas.
+type gatewayStanding struct {
+	mqtt atomic.Pointer[gateway.MQTT]
+	// relay, when set, sends a registration to the other replicas; it
+	// must not block.
+	relay func(ev provisioning.JITREvent)
+}
 
 func (g *gatewayStanding) CertificateRegistered(ev provisioning.JITREvent) {
 	if m := g.mqtt.Load(); m != nil {
 		m.CertificateRegistered(ev)
 	}
+	if g.relay != nil {
+		g.relay(ev)
+	}
+}
+
+// relayedRegistration reads a notification of imprint.ChannelRegistrations:
+// the event, and whether it came from another replica than self.
+func relayedRegistration(self, payload string) (provisioning.JITREvent, bool) {
+	var ev provisioning.JITREvent
+	from, body, ok := strings.Cut(payload, " ")
+	if !ok || from == self || json.Unmarshal([]byte(body), &ev) != nil || ev.CertificateID == "" || ev.CACertificateID == "" {
+		return ev, false
+	}
+	return ev, true
 }
 
 func (g *gatewayStanding) Invalidate(caID, serial string) {
@@ -186,4 +209,12 @@ func (d *devices) close() {
 	if d.api != nil {
 		d.api.Close()
 	}
+}
+
+// replicaID names this process among the replicas, for the notifications
+// it relays.
+func replicaID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

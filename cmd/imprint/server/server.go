@@ -114,6 +114,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	jobs := revocation.NewRunner(db, log)
 	tokens := api.NewTokenCache(db, log)
 	standing := &gatewayStanding{}
+	self := replicaID()
 	engine := provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log,
 		Standing: []provisioning.StandingListener{ocsp, standing}, RenewalGrace: cfg.RenewalGrace,
 		Registered:   []provisioning.RegistrationListener{standing},
@@ -124,7 +125,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	bg, cancel := context.WithCancel(ctx)
 	s := &Server{Engine: engine, CA: auth, Tokens: tokens, Registry: reg, log: log, db: db, bg: bg, cancel: cancel}
 	channels := []string{imprint.ChannelRevocations, imprint.ChannelCRLs, imprint.ChannelCAs, imprint.ChannelTokens,
-		imprint.ChannelAuthorization}
+		imprint.ChannelAuthorization, imprint.ChannelRegistrations}
+	standing.relay = func(ev provisioning.JITREvent) {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return
+		}
+		s.start(func() {
+			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			if err := db.Notify(ctx, imprint.ChannelRegistrations, self+" "+string(body)); err != nil && bg.Err() == nil {
+				log.Warn("relay a JITR registration to the other replicas", "certificate", ev.CertificateID, "err", err)
+			}
+		})
+	}
 	listening := make(chan struct{})
 	heard := map[string]bool{}
 	s.start(func() {
@@ -152,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				tokens.Notify(channel, payload)
 			case imprint.ChannelAuthorization:
 				engine.Notify(channel, payload)
+			case imprint.ChannelRegistrations:
+				if ev, ok := relayedRegistration(self, payload); ok {
+					if m := standing.mqtt.Load(); m != nil {
+						m.CertificateRegistered(ev)
+					}
+				}
 			}
 			// After its first connection the listener calls with an empty
 			// payload on each channel in turn.
