@@ -72,9 +72,9 @@ func (d *Decider) Allowed(action policy.Action, resource string) bool {
 
 // Connect decides whether a device may connect with the verified chain of
 // req: its certificate must be registered and ACTIVE, and over MQTT its
-// policies must allow iot:Connect on client/<clientId>. The certificate is
-// found in the engine's cache (Config.CacheCertificates) or by one indexed
-// lookup of its ID. A certificate its CA provisions on
+// policies must allow iot:Connect on client/<clientId>. The certificate, and
+// the thing and policies that decide the connection, are found in the
+// engine's caches (Config.CacheCertificates) or read from the store. A certificate its CA provisions on
 // first connection and that was not provisioned yet goes through
 // ProvisionFirstConnection first (JITP, JITR), and the connection goes on
 // when that leaves it ACTIVE. Returns Unauthorized for a certificate Imprint
