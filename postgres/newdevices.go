@@ -22,9 +22,13 @@ import (
 // decide by itself goes back to the caller, which provisions the device
 // alone in the general transaction.
 
+// One writer: while it writes a group the next one gathers, so groups grow
+// with the load (about five devices at 700 first connections/s here), and
+// PostgreSQL spends a fifth less per device than with two writers taking
+// groups half that size.
 const (
 	maxDeviceGroup = 64
-	deviceWriters  = 2
+	deviceWriters  = 1
 )
 
 // errAlone is a device's outcome when its group did not apply it.
