@@ -7,9 +7,9 @@ import (
 	"fmt"
 )
 
-// Kind classifies an error by what the caller can do about it. Kinds know
-// nothing of transports; the api package maps them to HTTP statuses in one
-// table. New kinds are appended at the end.
+// Kind classifies an error by what the caller can do about it. Its HTTP
+// status (HTTPStatus) is the one table both HTTP front doors, the REST API
+// and the device API, answer with. New kinds are appended at the end.
 type Kind uint8
 
 // The error kinds. The zero Kind is Internal.
@@ -35,6 +35,27 @@ var kindNames = [...]string{
 	Unavailable:  "unavailable",
 	TooLarge:     "too_large",
 	Aborted:      "aborted",
+}
+
+// httpStatuses are the kinds' HTTP statuses.
+var httpStatuses = [...]int{
+	Internal:     500, // Internal Server Error
+	Invalid:      400, // Bad Request
+	Unauthorized: 401, // Unauthorized
+	Forbidden:    403, // Forbidden
+	NotFound:     404, // Not Found
+	Conflict:     409, // Conflict
+	Unavailable:  503, // Service Unavailable
+	TooLarge:     413, // Content Too Large
+	Aborted:      503, // Service Unavailable, with Retry-After: retrying may succeed
+}
+
+// HTTPStatus returns the HTTP status an error of kind k is answered with.
+func (k Kind) HTTPStatus() int {
+	if int(k) < len(httpStatuses) {
+		return httpStatuses[k]
+	}
+	return 500
 }
 
 // String returns the kind's snake_case name, as clients see it.

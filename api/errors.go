@@ -9,19 +9,6 @@ import (
 	"github.com/imprint-iot/imprint"
 )
 
-// statusOf is the one table from error kinds to HTTP statuses.
-var statusOf = map[imprint.Kind]int{
-	imprint.Internal:     http.StatusInternalServerError,
-	imprint.Invalid:      http.StatusBadRequest,
-	imprint.Unauthorized: http.StatusUnauthorized,
-	imprint.Forbidden:    http.StatusForbidden,
-	imprint.NotFound:     http.StatusNotFound,
-	imprint.Conflict:     http.StatusConflict,
-	imprint.Unavailable:  http.StatusServiceUnavailable,
-	imprint.TooLarge:     http.StatusRequestEntityTooLarge,
-	imprint.Aborted:      http.StatusServiceUnavailable, // with Retry-After: retrying may succeed
-}
-
 // errorBody is the JSON of every error response.
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -61,7 +48,7 @@ func detailOf(r *http.Request, err error) (int, errorDetail) {
 	if kind == imprint.Invalid && errors.As(err, &ve) {
 		d.Problems = ve.Problems
 	}
-	return statusOf[kind], d
+	return kind.HTTPStatus(), d
 }
 
 // WriteError answers err as JSON; every handler error goes through it.

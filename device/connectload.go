@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -295,43 +294,15 @@ func RunConnectLoad(ctx context.Context, addr string, roots *x509.CertPool, targ
 		confs[i] = &tls.Config{Certificates: []tls.Certificate{t.Certificate}, RootCAs: roots, ServerName: host,
 			NextProtos: []string{"mqtt"}, MinVersion: tls.VersionTLS12, CurvePreferences: kex}
 	}
-	var (
-		connected, failed atomic.Int64
-		mu                sync.Mutex
-		latencies         = make([]time.Duration, len(targets))
-		res               = &LoadResult{}
-	)
-	start := time.Now()
-	forEach(len(targets), concurrency, func(i int) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t0 := time.Now()
+	return timeEach(ctx, len(targets), concurrency, func(i int) error {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 		r, err := ConnectMQTT(cctx, addr, confs[i], targets[i].ClientID, MQTT5)
-		cancel()
-		latencies[i] = time.Since(t0)
 		if err == nil && !r.Accepted {
 			err = fmt.Errorf("CONNACK %#x: %s", r.ReasonCode, r.Reason)
 		}
-		if err != nil {
-			failed.Add(1)
-			mu.Lock()
-			if res.FirstError == nil {
-				res.FirstError = err
-			}
-			mu.Unlock()
-			return nil
-		}
-		connected.Add(1)
-		return nil
+		return err
 	})
-	res.Elapsed = time.Since(start)
-	res.Issued, res.Failed = int(connected.Load()), int(failed.Load())
-	res.PerSecond = float64(res.Issued) / res.Elapsed.Seconds()
-	slices.Sort(latencies)
-	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
-	return res
 }
 
 // connsPerSource is how many connections HoldConnections opens from one

@@ -13,7 +13,6 @@ import (
 	"math/big"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -84,37 +83,9 @@ func HandshakeCeiling(ctx context.Context, targets []ConnectTarget, n, concurren
 		confs[i] = &tls.Config{Certificates: []tls.Certificate{t.Certificate}, RootCAs: roots, ServerName: "ceiling.invalid",
 			MinVersion: tls.VersionTLS12, CurvePreferences: kex}
 	}
-	var (
-		done, failed atomic.Int64
-		latencies    = make([]time.Duration, n)
-		mu           sync.Mutex
-		res          = &LoadResult{}
-	)
-	start := time.Now()
-	forEach(n, concurrency, func(i int) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		t0 := time.Now()
-		err := ceilingHandshake(ln.Addr().String(), confs[i%len(confs)])
-		latencies[i] = time.Since(t0)
-		if err != nil {
-			failed.Add(1)
-			mu.Lock()
-			if res.FirstError == nil {
-				res.FirstError = err
-			}
-			mu.Unlock()
-			return nil
-		}
-		done.Add(1)
-		return nil
-	})
-	res.Elapsed = time.Since(start)
-	res.Issued, res.Failed = int(done.Load()), int(failed.Load())
-	res.PerSecond = float64(res.Issued) / res.Elapsed.Seconds()
-	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
-	return res, nil
+	return timeEach(ctx, n, concurrency, func(i int) error {
+		return ceilingHandshake(ln.Addr().String(), confs[i%len(confs)])
+	}), nil
 }
 
 func ceilingHandshake(addr string, conf *tls.Config) error {

@@ -171,3 +171,42 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	i := (len(sorted)*p + 99) / 100
 	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
+
+// timeEach runs op(i) for every i below n, concurrency at a time, until ctx
+// ends, and measures the run: the operations that succeeded per second, the
+// latency percentiles of every operation run, and the first error.
+func timeEach(ctx context.Context, n, concurrency int, op func(i int) error) *LoadResult {
+	var (
+		good, bad atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, n)
+		res       = &LoadResult{}
+	)
+	start := time.Now()
+	forEach(n, concurrency, func(i int) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		t0 := time.Now()
+		err := op(i)
+		latencies[i] = max(time.Since(t0), 1) // 0 marks an operation not run
+		if err != nil {
+			bad.Add(1)
+			mu.Lock()
+			if res.FirstError == nil {
+				res.FirstError = err
+			}
+			mu.Unlock()
+			return nil
+		}
+		good.Add(1)
+		return nil
+	})
+	res.Elapsed = time.Since(start)
+	res.Issued, res.Failed = int(good.Load()), int(bad.Load())
+	res.PerSecond = float64(res.Issued) / res.Elapsed.Seconds()
+	latencies = slices.DeleteFunc(latencies, func(d time.Duration) bool { return d == 0 })
+	slices.Sort(latencies)
+	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
+	return res
+}

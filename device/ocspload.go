@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
@@ -72,47 +69,10 @@ func RunOCSPLoad(ctx context.Context, baseURL string, targets []OCSPTarget, coun
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = concurrency
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var (
-		next, good, bad atomic.Int64
-		mu              sync.Mutex
-		latencies       = make([]time.Duration, 0, count)
-		res             = &LoadResult{}
-		wg              sync.WaitGroup
-	)
-	start := time.Now()
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			local := make([]time.Duration, 0, count/concurrency+1)
-			for i := int(next.Add(1)) - 1; i < count && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				t0 := time.Now()
-				j := i % len(urls)
-				err := askOCSP(ctx, client, urls[j], targets[j], i < len(urls))
-				local = append(local, time.Since(t0))
-				if err != nil {
-					bad.Add(1)
-					mu.Lock()
-					if res.FirstError == nil {
-						res.FirstError = err
-					}
-					mu.Unlock()
-					continue
-				}
-				good.Add(1)
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.Issued, res.Failed = int(good.Load()), int(bad.Load())
-	res.PerSecond = float64(res.Issued) / res.Elapsed.Seconds()
-	slices.Sort(latencies)
-	res.P50, res.P95, res.P99 = percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
-	return res, nil
+	return timeEach(ctx, count, concurrency, func(i int) error {
+		j := i % len(urls)
+		return askOCSP(ctx, client, urls[j], targets[j], i < len(urls))
+	}), nil
 }
 
 // askOCSP sends one request. The first answer about each certificate is

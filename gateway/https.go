@@ -141,19 +141,6 @@ type whoamiBody struct {
 	CAID          string                    `json:"caId"`
 }
 
-// statusOf maps error kinds to HTTP statuses, as the REST API does.
-var statusOf = map[imprint.Kind]int{
-	imprint.Internal:     http.StatusInternalServerError,
-	imprint.Invalid:      http.StatusBadRequest,
-	imprint.Unauthorized: http.StatusUnauthorized,
-	imprint.Forbidden:    http.StatusForbidden,
-	imprint.NotFound:     http.StatusNotFound,
-	imprint.Conflict:     http.StatusConflict,
-	imprint.Unavailable:  http.StatusServiceUnavailable,
-	imprint.TooLarge:     http.StatusRequestEntityTooLarge,
-	imprint.Aborted:      http.StatusServiceUnavailable,
-}
-
 // writeProblem answers err with the REST API's problem body.
 func writeProblem(w http.ResponseWriter, err error) {
 	kind := imprint.ErrorKind(err)
@@ -168,7 +155,7 @@ func writeProblem(w http.ResponseWriter, err error) {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	}
-	writeJSON(w, statusOf[kind], struct {
+	writeJSON(w, kind.HTTPStatus(), struct {
 		Error detail `json:"error"`
 	}{detail{Code: kind.String(), Message: msg}})
 }

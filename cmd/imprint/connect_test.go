@@ -95,7 +95,8 @@ func TestDeviceConnect(t *testing.T) {
 	for _, mode := range []string{"jitp", "reconnect"} {
 		out, err := runImprint("bench", "connect", "--api", s.url, "--token", s.token, "--mqtt", s.mqtt, "--cafile", caFile,
 			"--count", "40", "--concurrency", "4", "--mode", mode)
-		if err != nil || !strings.Contains(out, "connected 40, failed 0") || !strings.Contains(out, "connections/s") {
+		if err != nil || !strings.Contains(out, "connected 40, failed 0") || !strings.Contains(out, "connections/s") ||
+			!strings.Contains(out, "full mTLS handshakes/s") {
 			t.Errorf("bench connect --mode %s = %v\n%s; want 40 connected", mode, err, out)
 		}
 	}
