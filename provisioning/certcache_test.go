@@ -3,8 +3,6 @@ package provisioning_test
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/imprint-iot/imprint"
@@ -19,8 +17,7 @@ import (
 func TestConnectCertificateCache(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	engine := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		CacheCertificates: true})
+	engine := f.newEngine(provisioning.Config{CacheCertificates: true})
 	cert := f.issue(pkix.Name{CommonName: "cached-1"})
 	leaf, err := x509.ParseCertificate(cert.DER)
 	if err != nil {

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"io"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -15,7 +13,6 @@ import (
 	"github.com/imprint-iot/imprint"
 	"github.com/imprint-iot/imprint/ca"
 	"github.com/imprint-iot/imprint/policy"
-	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
 )
 
@@ -176,13 +173,8 @@ func (f *fixture) sign(subject pkix.Name, status imprint.CertificateStatus) *imp
 func TestConnectKeepsAuthorization(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		CacheCertificates: true})
-	other, err := postgres.Open(ctx, f.url, slog.New(slog.NewTextHandler(io.Discard, nil))) // another replica's store
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	e := f.newEngine(provisioning.Config{CacheCertificates: true})
+	other := f.otherReplica()
 	cert := f.issue(pkix.Name{CommonName: "kept-1"})
 	leaf, err := x509.ParseCertificate(cert.DER)
 	if err != nil {

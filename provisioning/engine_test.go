@@ -42,10 +42,13 @@ type fixture struct {
 	engine *provisioning.Engine
 }
 
+// quiet is the tests' logger: it writes nowhere.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	url := pgtest.URL(t)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := quiet
 	db, err := postgres.Open(ctx, url, log)
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +59,25 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{t: t, url: url, db: db, ca: auth, engine: provisioning.New(provisioning.Config{CA: auth, Store: db, Log: log})}
+}
+
+// newEngine returns another engine on the fixture's CA and store, with
+// cfg's other settings.
+func (f *fixture) newEngine(cfg provisioning.Config) *provisioning.Engine {
+	cfg.CA, cfg.Store, cfg.Log = f.ca, f.db, quiet
+	return provisioning.New(cfg)
+}
+
+// otherReplica opens another store on the fixture's database, as another
+// replica of the server would have.
+func (f *fixture) otherReplica() *postgres.DB {
+	f.t.Helper()
+	db, err := postgres.Open(ctx, f.url, quiet)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(db.Close)
+	return db
 }
 
 // issue signs and records an ACTIVE certificate for a new key with the

@@ -10,8 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"os"
 	"regexp"
@@ -116,20 +114,25 @@ func certID(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// jitpTemplate creates an enabled JITP template.
+func (f *fixture) jitpTemplate(name, body string) {
+	f.t.Helper()
+	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: name,
+		Type: imprint.TemplateJITP, Enabled: true, Body: body}, nil); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 // jitpFixture is an engine that serves first connections, with the JITP
 // example template of the documentation and what it refers to.
 func jitpFixture(t *testing.T) *fixture {
 	f := newFixture(t)
-	f.engine = provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Transactor: transactor{f.db}})
+	f.engine = f.newEngine(provisioning.Config{Transactor: transactor{f.db}})
 	body, err := os.ReadFile("../testdata/aws-examples/jitp-template-body.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "lightbulbs",
-		Type: imprint.TemplateJITP, Enabled: true, Body: string(body)}, nil); err != nil {
-		t.Fatal(err)
-	}
+	f.jitpTemplate("lightbulbs", string(body))
 	if err := f.db.CreateThingType(ctx, &imprint.ThingType{Name: "lightBulb-versionA"}, imprint.SystemActor); err != nil {
 		t.Fatal(err)
 	}
@@ -335,15 +338,11 @@ const simpleTemplate = `{"Parameters": {"AWS::IoT::Certificate::CommonName": {"T
 func TestJITPTogetherAsAlone(t *testing.T) {
 	t.Parallel()
 	f := jitpFixture(t)
-	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "simple",
-		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
-		t.Fatal(err)
-	}
+	f.jitpTemplate("simple", simpleTemplate)
 	customer := f.customerCA("Simple CA", true, "simple")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	alone := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: log, Transactor: transactor{f.db}})
+	alone := f.newEngine(provisioning.Config{Transactor: transactor{f.db}})
 	group := groupTransactor{transactor{f.db}, new(atomic.Int32)}
-	together := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: log, Transactor: group})
+	together := f.newEngine(provisioning.Config{Transactor: group})
 
 	// The first device of each engine: alone creates the policy; the
 	// second of each finds it.
@@ -433,13 +432,9 @@ func TestJITPTogetherAsAlone(t *testing.T) {
 func TestJITPTogetherConcurrently(t *testing.T) {
 	t.Parallel()
 	f := jitpFixture(t)
-	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "simple",
-		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
-		t.Fatal(err)
-	}
+	f.jitpTemplate("simple", simpleTemplate)
 	customer := f.customerCA("Simple CA", true, "simple")
-	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Transactor: groupTransactor{transactor{f.db}, new(atomic.Int32)}})
+	e := f.newEngine(provisioning.Config{Transactor: groupTransactor{transactor{f.db}, new(atomic.Int32)}})
 	leaf := customer.device(t, pkix.Name{CommonName: "simple-once"})
 	var wg sync.WaitGroup
 	for range 8 {
@@ -476,14 +471,10 @@ const thingTemplate = `{"Parameters": {"AWS::IoT::Certificate::CommonName": {"Ty
 func TestFirstConnectionDecidesAsLaterOnes(t *testing.T) {
 	t.Parallel()
 	f := jitpFixture(t)
-	if err := f.engine.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "things",
-		Type: imprint.TemplateJITP, Enabled: true, Body: thingTemplate}, nil); err != nil {
-		t.Fatal(err)
-	}
+	f.jitpTemplate("things", thingTemplate)
 	customer := f.customerCA("Line CA", true, "things")
 	group := groupTransactor{transactor{f.db}, new(atomic.Int32)}
-	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Transactor: group})
+	e := f.newEngine(provisioning.Config{Transactor: group})
 	checks := []struct {
 		action   policy.Action
 		resource string
@@ -534,18 +525,10 @@ func TestFirstConnectionDecidesAsLaterOnes(t *testing.T) {
 func TestFirstConnectionTemplateKept(t *testing.T) {
 	t.Parallel()
 	f := jitpFixture(t)
-	e := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Transactor: transactor{f.db}, CacheCertificates: true})
-	if err := e.CreateTemplate(ctx, imprint.SystemActor, &imprint.ProvisioningTemplate{Name: "kept",
-		Type: imprint.TemplateJITP, Enabled: true, Body: simpleTemplate}, nil); err != nil {
-		t.Fatal(err)
-	}
+	e := f.newEngine(provisioning.Config{Transactor: transactor{f.db}, CacheCertificates: true})
+	f.jitpTemplate("kept", simpleTemplate)
 	customer := f.customerCA("Kept CA", true, "kept")
-	other, err := postgres.Open(ctx, f.url, slog.New(slog.NewTextHandler(io.Discard, nil))) // another replica's store
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := f.otherReplica()
 	n := 0
 	connect := func() error {
 		n++

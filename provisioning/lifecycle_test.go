@@ -2,8 +2,6 @@ package provisioning_test
 
 import (
 	"crypto/x509/pkix"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -31,8 +29,7 @@ func TestRevokeThing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	h := &heard{}
-	engine := provisioning.New(provisioning.Config{CA: f.ca, Store: f.db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Standing: []provisioning.StandingListener{h}})
+	engine := f.newEngine(provisioning.Config{Standing: []provisioning.StandingListener{h}})
 	a, b, gone := f.issue(pkix.Name{CommonName: "lamp-1"}), f.issue(pkix.Name{CommonName: "lamp-1"}), f.issue(pkix.Name{CommonName: "lamp-1"})
 	other := f.issue(pkix.Name{CommonName: "lamp-2"})
 	if err := f.db.CreateThing(ctx, &imprint.Thing{Name: "lamp-1"}, imprint.SystemActor); err != nil {

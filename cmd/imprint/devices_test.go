@@ -211,6 +211,18 @@ func curlWhoami(t *testing.T, s *server, caFile string, d deviceFiles) (int, str
 	return 0, out
 }
 
+// twoReplicas starts two device servers on one database and data
+// directory, and returns them with what devices trust for their endpoints.
+func twoReplicas(t *testing.T) (a, b *server, caFile string) {
+	t.Helper()
+	deviceTools(t)
+	a, env := deviceServer(t)
+	b = startServe(t, env)
+	t.Cleanup(func() { b.stop() })
+	b.token = a.token
+	return a, b, endpointCA(t, a)
+}
+
 // subscriber is a mosquitto_sub holding a session.
 type subscriber struct {
 	name   string
@@ -604,12 +616,7 @@ func TestDeviceJITR(t *testing.T) {
 // one; revoking a thing ends the sessions of all its certificates.
 func TestDeviceKillSwitch(t *testing.T) {
 	t.Parallel()
-	deviceTools(t)
-	a, env := deviceServer(t)
-	b := startServe(t, env) // a second replica on the same database and data directory
-	t.Cleanup(func() { b.stop() })
-	b.token = a.token
-	caFile := endpointCA(t, a)
+	a, b, caFile := twoReplicas(t)
 
 	revoke := func(s *server, path string) time.Time {
 		t.Helper()
@@ -765,12 +772,7 @@ func TestDeviceRefusals(t *testing.T) {
 // attached again.
 func TestDeviceAuthorizationOnTwoReplicas(t *testing.T) {
 	t.Parallel()
-	deviceTools(t)
-	a, env := deviceServer(t)
-	b := startServe(t, env) // a second replica on the same database and data directory
-	t.Cleanup(func() { b.stop() })
-	b.token = a.token
-	caFile := endpointCA(t, a)
+	a, b, caFile := twoReplicas(t)
 	d := enroll(t, a, "authz-1")
 	attachPolicy(t, a, "device", devicePolicy, d.id)
 	// A thing named as the client ID, the device's: what a replica keeps.
@@ -805,12 +807,7 @@ func TestDeviceAuthorizationOnTwoReplicas(t *testing.T) {
 // connected to replica A and to replica B, once each.
 func TestDeviceJITRNotificationOnTwoReplicas(t *testing.T) {
 	t.Parallel()
-	deviceTools(t)
-	a, env := deviceServer(t)
-	b := startServe(t, env) // a second replica on the same database and data directory
-	t.Cleanup(func() { b.stop() })
-	b.token = a.token
-	caFile := endpointCA(t, a)
+	a, b, caFile := twoReplicas(t)
 
 	customer := newCustomerCA(t, "Acme Relayed JITR CA")
 	caID := customer.register(t, a, map[string]any{"autoRegistration": true})
