@@ -3,17 +3,10 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -22,6 +15,8 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca"
+	"github.com/imprint-iot/imprint/ca/catest"
 	"github.com/imprint-iot/imprint/gateway"
 	"github.com/imprint-iot/imprint/provisioning"
 )
@@ -31,46 +26,18 @@ import (
 // device of it that Imprint does not know.
 func (f *fixture) jitrCA(name string) (*imprint.CA, *device) {
 	f.t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	now := time.Now()
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, caKey.Public(), caKey)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	rec := &imprint.CA{ID: hex.EncodeToString(sum[:]), Name: name, Role: imprint.CAExternal, Status: imprint.CAActive,
-		Subject: "CN=" + name, CommonName: name, Serial: caCert.SerialNumber.Text(16), KeyAlgorithm: imprint.KeyECDSAP256,
-		DER: der, NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, Profile: imprint.DefaultProfile(),
-		AutoRegistration: true}
-	if err := f.db.CreateCA(ctx, rec, imprint.SystemActor); err != nil {
+	customer := catest.NewCustomerCA(f.t, name, true)
+	if err := f.db.CreateCA(ctx, customer.Record, imprint.SystemActor); err != nil {
 		f.t.Fatal(err)
 	}
 	if err := f.ca.Reload(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano() + 1),
-		Subject: pkix.Name{CommonName: name + " device"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}},
-		caCert, key.Public(), caKey)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	leafSum := sha256.Sum256(leafDER)
-	d := &device{cert: &imprint.Certificate{ID: hex.EncodeToString(leafSum[:]), CAID: rec.ID},
-		certFile: f.write("jitr.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})),
+	leaf, key := customer.Sign(f.t, pkix.Name{CommonName: name + " device"})
+	d := &device{cert: &imprint.Certificate{ID: ca.CertificateID(leaf.Raw), CAID: customer.Record.ID},
+		certFile: f.write("jitr.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
 		keyF:     f.writeKey("jitr", key)}
-	return rec, d
+	return customer.Record, d
 }
 
 // mqttClient is a raw MQTT 5 session of the test's own, which reads the

@@ -2,15 +2,11 @@ package provisioning_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"os"
 	"regexp"
 	"slices"
@@ -18,9 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/imprint-iot/imprint"
+	"github.com/imprint-iot/imprint/ca/catest"
 	"github.com/imprint-iot/imprint/policy"
 	"github.com/imprint-iot/imprint/postgres"
 	"github.com/imprint-iot/imprint/provisioning"
@@ -50,63 +46,30 @@ func (t groupTransactor) ProvisionNewDevice(c context.Context, d *imprint.NewDev
 }
 
 // customerCA is a CA of a customer's, registered with Imprint as external.
-type customerCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	rec  *imprint.CA
-}
+type customerCA struct{ *catest.CustomerCA }
 
 func (f *fixture) customerCA(name string, autoRegistration bool, template string) *customerCA {
 	f.t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	now := time.Now()
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(now.UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	rec := &imprint.CA{ID: hex.EncodeToString(sum[:]), Name: name, Role: imprint.CAExternal, Status: imprint.CAActive,
-		Subject: "CN=" + name, CommonName: name, Serial: cert.SerialNumber.Text(16), KeyAlgorithm: imprint.KeyECDSAP256,
-		DER: der, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Profile: imprint.DefaultProfile(),
-		AutoRegistration: autoRegistration}
-	if err := f.db.CreateCA(ctx, rec, imprint.SystemActor); err != nil {
+	c := catest.NewCustomerCA(f.t, name, autoRegistration)
+	if err := f.db.CreateCA(ctx, c.Record, imprint.SystemActor); err != nil {
 		f.t.Fatal(err)
 	}
 	if template != "" {
-		if _, err := f.db.UpdateCA(ctx, rec.ID, imprint.CAUpdate{ProvisioningTemplate: &template}, imprint.SystemActor); err != nil {
+		if _, err := f.db.UpdateCA(ctx, c.Record.ID, imprint.CAUpdate{ProvisioningTemplate: &template}, imprint.SystemActor); err != nil {
 			f.t.Fatal(err)
 		}
 	}
 	if err := f.ca.Reload(ctx); err != nil {
 		f.t.Fatal(err)
 	}
-	return &customerCA{cert: cert, key: key, rec: rec}
+	return &customerCA{c}
 }
 
 // device signs a device certificate for subject.
 func (c *customerCA) device(t *testing.T, subject pkix.Name) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: serial, Subject: subject,
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, c.cert, key.Public(), c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert
+	leaf, _ := c.Sign(t, subject)
+	return leaf
 }
 
 func certID(c *x509.Certificate) string {
@@ -153,7 +116,7 @@ func TestJITP(t *testing.T) {
 	f := jitpFixture(t)
 	customer := f.customerCA("Bulb Factory CA", true, "lightbulbs")
 	leaf := customer.device(t, bulb)
-	got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,14 +135,14 @@ func TestJITP(t *testing.T) {
 		t.Errorf("effective policies = %v, %v; want the template's", vs, err)
 	}
 	c, err := f.db.Certificate(ctx, certID(leaf))
-	if err != nil || c.Status != imprint.CertificateActive || c.ProvisionedAt.IsZero() || c.CAID != customer.rec.ID {
+	if err != nil || c.Status != imprint.CertificateActive || c.ProvisionedAt.IsZero() || c.CAID != customer.Record.ID {
 		t.Fatalf("certificate = %+v, %v; want ACTIVE, provisioned, of the customer's CA", c, err)
 	}
 	if n := f.count(`SELECT count(DISTINCT txid) FROM audit_events WHERE actor_role = 'device'`); n != 1 {
 		t.Errorf("the first connection's events came from %d transactions, want 1", n)
 	}
 	events := f.count(`SELECT count(*) FROM audit_events`)
-	again, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	again, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 	if err != nil || again.Template != "" {
 		t.Errorf("second connection = %+v, %v; want the provisioned certificate, no template run", again, err)
 	}
@@ -204,7 +167,7 @@ func TestJITPConcurrentFirstConnections(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID}); err != nil {
+			if _, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID}); err != nil {
 				errs <- err
 			}
 		}()
@@ -230,11 +193,11 @@ func TestJITPFailureLeavesNothing(t *testing.T) {
 	f := jitpFixture(t)
 	customer := f.customerCA("Bulb Factory CA", true, "lightbulbs")
 	leaf := customer.device(t, pkix.Name{CommonName: "bulb-2", SerialNumber: "SN-2"}) // no Country
-	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 	if imprint.ErrorKind(err) != imprint.Forbidden || !strings.Contains(imprint.ErrorMessage(err), "Country") {
 		t.Fatalf("ProvisionFirstConnection() = %v, want Forbidden naming the missing Country", err)
 	}
-	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + customer.rec.ID + `'`); n != 0 {
+	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + customer.Record.ID + `'`); n != 0 {
 		t.Errorf("certificates of the customer's CA = %d, want 0", n)
 	}
 	if n := f.count(`SELECT count(*) FROM things`); n != 0 {
@@ -253,12 +216,12 @@ func TestJITR(t *testing.T) {
 	customer := f.customerCA("Sensor CA", true, "")
 	leaf := customer.device(t, pkix.Name{CommonName: "sensor-9"})
 	for attempt := 1; attempt <= 2; attempt++ {
-		got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		got, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 		if err != nil || got.Certificate.Status != imprint.CertificatePendingActivation || got.Template != "" {
 			t.Fatalf("attempt %d = %+v, %v; want PENDING_ACTIVATION", attempt, got, err)
 		}
 		if n := f.count(`SELECT count(*) FROM audit_events WHERE type = 'certificate.registered' AND resource_id = '` + certID(leaf) + `'
-			AND data->>'caCertificateId' = '` + customer.rec.ID + `' AND data->>'certificateStatus' = 'PENDING_ACTIVATION'
+			AND data->>'caCertificateId' = '` + customer.Record.ID + `' AND data->>'certificateStatus' = 'PENDING_ACTIVATION'
 			AND (data->>'timestamp')::bigint > 0 AND data ? 'certificateRegistrationTimestamp'`); n != attempt {
 			t.Errorf("after attempt %d: %d certificate.registered events in the JITR shape, want %d", attempt, n, attempt)
 		}
@@ -271,15 +234,15 @@ func TestFirstConnectionRefused(t *testing.T) {
 	t.Parallel()
 	f := jitpFixture(t)
 	closed := f.customerCA("Closed CA", false, "")
-	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: closed.rec.ID})
+	_, err := f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: closed.Record.ID})
 	if imprint.ErrorKind(err) != imprint.Unauthorized {
 		t.Errorf("first connection under a CA without auto-registration = %v, want Unauthorized", err)
 	}
-	_, err = f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: "00" + closed.rec.ID[2:]})
+	_, err = f.engine.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: closed.device(t, bulb), CAID: "00" + closed.Record.ID[2:]})
 	if imprint.ErrorKind(err) != imprint.Unauthorized {
 		t.Errorf("first connection under an unknown CA = %v, want Unauthorized", err)
 	}
-	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + closed.rec.ID + `'`); n != 0 {
+	if n := f.count(`SELECT count(*) FROM certificates WHERE ca_id = '` + closed.Record.ID + `'`); n != 0 {
 		t.Errorf("certificates registered = %d, want 0", n)
 	}
 }
@@ -353,7 +316,7 @@ func TestJITPTogetherAsAlone(t *testing.T) {
 	var results []result
 	for i, e := range []*provisioning.Engine{alone, together, alone, together} {
 		leaf := customer.device(t, pkix.Name{CommonName: fmt.Sprintf("simple-%d", i)})
-		got, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		got, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 		if err != nil {
 			t.Fatalf("device %d: %v", i, err)
 		}
@@ -421,7 +384,7 @@ func TestJITPTogetherAsAlone(t *testing.T) {
 	}
 	// Through the group commit, a second connection finds the device
 	// provisioned.
-	again, err := together.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: results[1].leaf, CAID: customer.rec.ID})
+	again, err := together.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: results[1].leaf, CAID: customer.Record.ID})
 	if err != nil || again.Template != "" || again.Certificate.ProvisionedAt.IsZero() {
 		t.Errorf("second connection = %+v, %v; want the provisioned certificate, no template run", again, err)
 	}
@@ -441,7 +404,7 @@ func TestJITPTogetherConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID}); err != nil {
+			if _, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID}); err != nil {
 				t.Errorf("a concurrent first connection failed: %v", err)
 			}
 		}()
@@ -494,7 +457,7 @@ func TestFirstConnectionDecidesAsLaterOnes(t *testing.T) {
 			leaf = customer.device(t, pkix.Name{CommonName: "line-dev-2"})
 			tc.want[2] = false // client/line-dev-2 is its thing's
 		}
-		req := provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf, customer.cert}, Protocol: provisioning.ProtocolHTTPS,
+		req := provisioning.ConnectRequest{Chain: []*x509.Certificate{leaf, customer.Cert}, Protocol: provisioning.ProtocolHTTPS,
 			ClientID: tc.clientID}
 		before := group.applied.Load()
 		first, err := e.Connect(ctx, req)
@@ -533,7 +496,7 @@ func TestFirstConnectionTemplateKept(t *testing.T) {
 	connect := func() error {
 		n++
 		leaf := customer.device(t, pkix.Name{CommonName: fmt.Sprintf("kept-%d", n)})
-		_, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.rec.ID})
+		_, err := e.ProvisionFirstConnection(ctx, provisioning.FirstConnection{Leaf: leaf, CAID: customer.Record.ID})
 		return err
 	}
 	if err := connect(); err != nil {
