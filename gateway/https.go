@@ -43,15 +43,7 @@ func NewDeviceAPI(cfg DeviceAPIConfig) (*DeviceAPI, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("gateway: an engine is required")
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.Listener.Log == nil {
-		cfg.Listener.Log = cfg.Log
-	}
-	if cfg.Listener.NextProtos == nil {
-		cfg.Listener.NextProtos = []string{"http/1.1"}
-	}
+	cfg.Log = cfg.Listener.defaults(cfg.Log, "http/1.1")
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, 2*time.Minute)
 	l, err := Listen(cfg.Listener)
 	if err != nil {

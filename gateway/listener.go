@@ -93,6 +93,22 @@ type Listener struct {
 	wg      sync.WaitGroup // one goroutine per connection until it is handed on
 }
 
+// defaults gives a protocol server's listener its logger (log, or the
+// default one) and ALPN protocols (protos) where none are set, and returns
+// the logger.
+func (c *ListenerConfig) defaults(log *slog.Logger, protos ...string) *slog.Logger {
+	if log == nil {
+		log = slog.Default()
+	}
+	if c.Log == nil {
+		c.Log = log
+	}
+	if c.NextProtos == nil {
+		c.NextProtos = protos
+	}
+	return log
+}
+
 // Listen opens the listener's address.
 func Listen(cfg ListenerConfig) (*Listener, error) {
 	if cfg.Trust == nil {

@@ -87,15 +87,7 @@ func NewMQTT(cfg MQTTConfig) (*MQTT, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("gateway: an engine is required")
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	if cfg.Listener.Log == nil {
-		cfg.Listener.Log = cfg.Log
-	}
-	if cfg.Listener.NextProtos == nil {
-		cfg.Listener.NextProtos = []string{ALPNMQTT, ALPNAWSMQTT}
-	}
+	cfg.Log = cfg.Listener.defaults(cfg.Log, ALPNMQTT, ALPNAWSMQTT)
 	cfg.MaxKeepalive = orDefault(cfg.MaxKeepalive, DefaultMaxKeepalive)
 	cfg.ConnectTimeout = orDefault(cfg.ConnectTimeout, 10*time.Second)
 	l, err := Listen(cfg.Listener)

@@ -81,6 +81,20 @@ func (f *fixture) mosquittoCmd(tool string, m *gateway.MQTT, d *device, args ...
 	return exec.Command(path, append(base, args...)...)
 }
 
+// startTool starts a mosquitto client tool as mosquittoCmd makes it, its
+// output kept in out; exited takes the error it ends with.
+func (f *fixture) startTool(tool string, m *gateway.MQTT, d *device, args ...string) (cmd *exec.Cmd, out *bytes.Buffer, exited <-chan error) {
+	f.t.Helper()
+	cmd, out = f.mosquittoCmd(tool, m, d, args...), &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	return cmd, out, ended
+}
+
 // TestMQTTConnect connects an ACTIVE factory-issued certificate whose
 // policy allows iot:Connect on its own client ID with mosquitto_pub and
 // mosquitto_sub over MQTT 5 and 3.1.1: it publishes where its policy
@@ -350,14 +364,7 @@ func TestMQTTRevoke(t *testing.T) {
 	for _, v := range []string{"mqttv5", "mqttv311"} {
 		d := f.device("rev-"+v, imprint.CertificateActive)
 		f.policy(d.cert.ID, "own-"+v, connectOwnID)
-		sub := f.mosquittoCmd("mosquitto_sub", m, d, "-V", v, "-i", "rev-"+v, "-t", "rev-"+v+"/cmd")
-		var out bytes.Buffer
-		sub.Stdout, sub.Stderr = &out, &out
-		if err := sub.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- sub.Wait() }()
+		sub, out, exited := f.startTool("mosquitto_sub", m, d, "-V", v, "-i", "rev-"+v, "-t", "rev-"+v+"/cmd")
 		eventually(t, 10*time.Second, "the subscriber's session", func() bool { return m.Sessions() == 1 })
 		if _, err := f.engine.Revoke(ctx, imprint.SystemActor, d.cert.ID, imprint.ReasonKeyCompromise); err != nil {
 			t.Fatal(err)
@@ -383,14 +390,7 @@ func TestMQTTStandingStillAllowed(t *testing.T) {
 	m := f.mqtt()
 	d := f.device("still-1", imprint.CertificateActive)
 	f.policy(d.cert.ID, "own", connectOwnID)
-	sub := f.mosquittoCmd("mosquitto_sub", m, d, "-V", "mqttv5", "-i", "still-1", "-t", "still-1/cmd")
-	var out bytes.Buffer
-	sub.Stdout, sub.Stderr = &out, &out
-	if err := sub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- sub.Wait() }()
+	sub, out, exited := f.startTool("mosquitto_sub", m, d, "-V", "mqttv5", "-i", "still-1", "-t", "still-1/cmd")
 	defer func() {
 		sub.Process.Kill()
 		<-exited
