@@ -98,9 +98,6 @@ func (e *Engine) Notify(channel, payload string) {
 	case channel == imprint.ChannelRevocations:
 		caID, serial, _ := strings.Cut(payload, " ")
 		e.certs.Invalidate(caID, serial)
-		if payload == "" {
-			e.authz.flush()
-		}
 	case channel == imprint.ChannelCAs:
 		e.certs.Invalidate("", "")
 	case channel == imprint.ChannelAuthorization:
